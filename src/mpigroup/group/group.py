@@ -1,0 +1,302 @@
+"""ProcessGroup: a set of processes started together, Dragon-style.
+
+Lifecycle: ``add_process`` → ``init`` (policies evaluated, every error raised
+before anything is spawned) → ``start`` (one spawned set) → ``join`` / ``stop``
+→ ``close``. By default the group behaves like an MPI job: a member exiting
+non-zero makes the next API call raise :class:`ProcessGroupError` carrying
+the member's exit code and, for Python targets, its remote traceback.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Optional
+
+from ..errors import ProcessGroupError, RemoteError
+from ..policy import Policy, evaluate, resolve_policy
+from ..runtime import context
+from ..runtime import protocol as P
+from ..topology import Placement, gpu_env
+from .template import ProcessTemplate
+
+
+class ProcessGroup:
+    """A group of processes with a shared lifecycle and placement policy.
+
+    ``pmi=True`` runs the members as the ranks of one ``MPI_COMM_WORLD``
+    (PMI pass-through): their ``MPI_Init`` reaches the running launcher's PMIx
+    server, no setup needed. ``restart=True`` restarts members that exit;
+    ``walltime`` (seconds) stops the group when it runs out.
+    """
+
+    def __init__(
+        self,
+        restart: bool = False,
+        ignore_error_on_exit: bool = False,
+        pmi: bool = False,
+        walltime: Optional[float] = None,
+        policy: Optional[Policy] = None,
+        name: Optional[str] = None,
+        label_output: Optional[bool] = None,
+    ) -> None:
+        if policy is not None and not isinstance(policy, Policy):
+            raise TypeError(f"policy must be a mpigroup.Policy, got {type(policy).__name__}")
+        if walltime is not None and walltime <= 0:
+            raise ValueError(f"walltime must be positive seconds, got {walltime!r}")
+        if pmi and restart:
+            raise ValueError("restart=True is not supported with pmi=True: an MPI world cannot regrow one rank")
+        self.restart = restart
+        self.ignore_error_on_exit = ignore_error_on_exit
+        self.pmi = pmi
+        self.walltime = walltime
+        self.policy = policy
+        self.name = name or "group"
+        self.label_output = label_output
+        self._templates: list[tuple[int, ProcessTemplate]] = []
+        self._slots: list[tuple[ProcessTemplate, Placement]] = []  # one per member
+        self._puid_slot: dict[int, int] = {}  # puid -> slot index
+        self._current: list[int] = []  # live puid per slot
+        self._history: list[int] = []  # every puid ever started, in order
+        self._status: dict[int, dict] = {}
+        self._reported: set[int] = set()
+        self._state = "new"  # new -> initialized -> running -> stopped -> closed
+        self._stopping = False
+        self._proxy: Optional[int] = None
+        self._monitor: Optional[threading.Thread] = None
+        self._started_at = 0.0
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------- building
+    def add_process(self, nproc: int, template: ProcessTemplate) -> None:
+        """Add ``nproc`` members running ``template``."""
+        if self._state != "new":
+            raise ProcessGroupError("add_process() after init()/start(): create a new group instead")
+        if not isinstance(nproc, int) or nproc < 1:
+            raise ValueError(f"nproc must be a positive int, got {nproc!r}")
+        if not isinstance(template, ProcessTemplate):
+            raise TypeError(f"template must be a ProcessTemplate, got {type(template).__name__}")
+        self._templates.append((nproc, template))
+
+    def init(self) -> None:
+        """Evaluate every member's placement; raises before anything is spawned."""
+        if self._state != "new":
+            return
+        if not self._templates:
+            raise ProcessGroupError("ProcessGroup has no processes: call add_process() first")
+        ctx = context.require_worker_or_head()
+        templates = [t for n, t in self._templates for _ in range(n)]
+        policies = [resolve_policy(group=self.policy, template=t.policy) for t in templates]
+        placements = evaluate(policies, ctx.allocation, ctx.hostname)
+        self._slots = list(zip(templates, placements))
+        self._state = "initialized"
+
+    # -------------------------------------------------------------- running
+    def start(self) -> None:
+        """Spawn every member as one set (or one MPI world with ``pmi=True``)."""
+        self._raise_if_failed()
+        self.init()
+        if self._state != "initialized":
+            raise ProcessGroupError(f"cannot start a group in state {self._state!r}")
+        self._started_at = time.monotonic()
+        if self.pmi:
+            from .pmi import start_pmi_world
+
+            self._current, self._proxy = start_pmi_world(self, self._slots)
+        else:
+            self._current = self._spawn_slots(list(range(len(self._slots))))
+        for slot, puid in enumerate(self._current):
+            self._puid_slot[puid] = slot
+        self._history.extend(self._current)
+        self._state = "running"
+        if self.restart or self.walltime:
+            self._monitor = threading.Thread(target=self._watch, daemon=True, name=f"mpigroup-{self.name}")
+            self._monitor.start()
+
+    def _spawn_slots(self, slots: list[int]) -> list[int]:
+        ctx = context.current()
+        puids = ctx.api.call("new_puids", n=len(slots))
+        label = self.label_output
+        if label is None:
+            import os
+
+            label = os.environ.get("MPIGROUP_LABEL_OUTPUT", "") not in ("", "0")
+        members, hosts = [], []
+        for puid, slot in zip(puids, slots):
+            template, placement = self._slots[slot]
+            members.append(
+                P.MemberSpec(
+                    puid=puid,
+                    target_kind=template.kind,
+                    target=template.payload,
+                    cwd=template.cwd,
+                    env=template.env,
+                    stdout=template.stdout,
+                    stderr=template.stderr,
+                    cpus=placement.cpus,
+                    gpu_env=gpu_env(placement),
+                    label=bool(label),
+                    group_name=self.name,
+                )
+            )
+            hosts.append(placement.hostname)
+        return ctx.api.call("spawn_python", members=members, hosts=hosts)
+
+    def _watch(self) -> None:
+        """Restart exited members and enforce walltime, until the group stops."""
+        api = context.current().api
+        while self._state == "running" and not self._stopping:
+            if self.walltime and time.monotonic() - self._started_at > self.walltime:
+                self.stop()
+                return
+            self._refresh()
+            if self.restart:
+                with self._lock:
+                    done = [s for s, p in enumerate(self._current) if self._status[p]["state"] == "exited"]
+                    if done and not self._stopping:
+                        new = self._spawn_slots(done)
+                        for slot, puid in zip(done, new):
+                            self._current[slot] = puid
+                            self._puid_slot[puid] = slot
+                            self._history.append(puid)
+            elif all(s["state"] == "exited" for s in self._status.values()):
+                return
+            api.wait_change(0.05)
+
+    # --------------------------------------------------------------- status
+    def _refresh(self) -> None:
+        puids = list(self._history)
+        if not puids:
+            return
+        ctx = context.current()
+        for st in ctx.api.call("status", puids=puids):
+            self._status[st["puid"]] = st
+
+    def _failures(self) -> list[dict]:
+        return [
+            s for p, s in self._status.items()
+            if s["state"] == "exited" and s["exitcode"] not in (0, None) and p not in self._reported
+        ]
+
+    def _raise_if_failed(self) -> None:
+        if self.ignore_error_on_exit or self._stopping:
+            return
+        failures = self._failures()
+        if not failures:
+            return
+        self._reported.update(f["puid"] for f in failures)
+        first = failures[0]
+        lines = [f"puid {f['puid']} (rank {f['rank']} on {f['host']}) exited with {f['exitcode']}" for f in failures]
+        err = ProcessGroupError(f"{len(failures)} member(s) of {self.name!r} failed: " + "; ".join(lines))
+        if first["error"]:
+            exc_type, message, tb = first["error"]
+            raise err from RemoteError(exc_type, message, tb, puid=first["puid"], rank=first["rank"], host=first["host"])
+        raise err
+
+    @property
+    def puids(self) -> list[int]:
+        """Current member puids, in member order."""
+        return list(self._current)
+
+    @property
+    def exit_status(self) -> list[tuple[int, Optional[int]]]:
+        """(puid, exit code) of every member started so far, None while running."""
+        self._refresh()
+        return [(p, self._status[p]["exitcode"] if self._status[p]["state"] == "exited" else None) for p in self._history]
+
+    @property
+    def in_error_state(self) -> bool:
+        self._refresh()
+        return any(s["state"] == "exited" and s["exitcode"] not in (0, None) for s in self._status.values())
+
+    def is_running(self) -> bool:
+        self._refresh()
+        return any(self._status[p]["state"] != "exited" for p in self._current)
+
+    def pid(self, puid: int) -> Optional[int]:
+        self._refresh()
+        return self._status[puid]["pid"]
+
+    def stdout(self, puid: int) -> str:
+        """Everything member ``puid`` wrote to a PIPE'd stdout so far."""
+        return context.current().api.call("output", puid=puid, stream="stdout").decode(errors="replace")
+
+    def stderr(self, puid: int) -> str:
+        return context.current().api.call("output", puid=puid, stream="stderr").decode(errors="replace")
+
+    # ------------------------------------------------------------ waiting
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait for every member to exit; raises TimeoutError if they do not in time."""
+        if self._state in ("new", "initialized"):
+            raise ProcessGroupError("join() before start()")
+        api = context.current().api
+        deadline = P.deadline_after(timeout)
+        if hasattr(api, "reset_wait"):
+            api.reset_wait()
+        while True:
+            self._refresh()
+            self._raise_if_failed()
+            live = [p for p in self._current if self._status[p]["state"] != "exited"]
+            if not live and not (self.restart and self._state == "running" and not self._stopping):
+                break
+            if P.expired(deadline):
+                raise TimeoutError(f"{len(live)} member(s) of {self.name!r} still running after {timeout} s")
+            wait = 0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic()))
+            api.wait_change(wait)
+        self._finish_proxy()
+        if self._state == "running":
+            self._state = "stopped"
+
+    def _finish_proxy(self) -> None:
+        if self._proxy is not None:
+            from .pmi import finish_proxy
+
+            finish_proxy(self._proxy)
+            self._proxy = None
+
+    def _signal(self, signum: int) -> None:
+        if self._current:
+            context.current().api.call("signal", puids=list(self._current), signum=signum)
+
+    def send_signal(self, signum: int) -> None:
+        self._signal(signum)
+
+    def stop(self, patience: float = 5.0) -> None:
+        """Stop members: SIGINT, then SIGTERM, then SIGKILL, ``patience`` s apart."""
+        if self._state not in ("running", "stopped"):
+            return
+        self._stopping = True
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            self._signal(signum)
+            try:
+                self.join(timeout=patience)
+                break
+            except TimeoutError:
+                continue
+        self._state = "stopped"
+
+    def terminate(self) -> None:
+        """SIGTERM every member (exit code -15 for those it stops)."""
+        self._stopping = True
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL every member (exit code -9)."""
+        self._stopping = True
+        self._signal(signal.SIGKILL)
+
+    def close(self) -> None:
+        """Stop anything still running and release the group."""
+        if self._state == "running":
+            self.stop(patience=2.0)
+        self._finish_proxy()
+        self._state = "closed"
+
+    def __enter__(self) -> "ProcessGroup":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ProcessGroup(name={self.name!r}, state={self._state}, members={len(self._slots) or sum(n for n, _ in self._templates)})"

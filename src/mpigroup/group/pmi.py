@@ -1,0 +1,110 @@
+"""PMI pass-through: a ProcessGroup whose members are one ``MPI_COMM_WORLD``.
+
+The members are spawned together with one ``MPI_Comm_spawn_multiple``, so the
+program's own ``MPI_Init`` reaches the PMIx server of the ``mpiexec`` (or
+singleton DVM) that is already running: no launcher inside the launcher.
+
+Who spawns them: a small hidden Python rank, the *proxy*. An MPI program
+spawned by a parent waits in ``MPI_Finalize`` until that parent takes part in
+``MPI_Comm_disconnect``, and a disconnect blocks inside MPI. The proxy does
+that blocking disconnect at ``nice 19`` so neither the head nor the user's
+process ever waits inside MPI, and the ranks' CPU time is not stolen. Exit
+codes come from the per-rank shims, like every other member.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+from ..runtime import context
+from ..runtime import protocol as P
+from ..topology import Placement, gpu_env
+
+
+def _rank_spec(template, placement: Placement) -> dict:
+    if template.kind == "python":
+        payload_b64 = base64.b64encode(template.payload).decode()
+        argv = [sys.executable, "-m", "mpigroup.group.pmi_python", payload_b64]
+    else:
+        argv = list(template.argv)
+    env = dict(template.env)
+    env.update(gpu_env(placement))
+    return {
+        "argv": argv,
+        "cwd": template.cwd,
+        "env": env,
+        "cpus": list(placement.cpus) if placement.cpus else None,
+        "stdout": None if template.stdout == "pipe" else template.stdout,
+        "stderr": None if template.stderr == "pipe" else template.stderr,
+    }
+
+
+def start_pmi_world(group, slots) -> tuple[list[int], int]:
+    """Spawn the world through a proxy; returns (member puids in rank order, proxy puid)."""
+    from ..runtime.spawn import group_by_host
+
+    ctx = context.current()
+    api = ctx.api
+    for template, _ in slots:
+        if template.stdout == "pipe" or template.stderr == "pipe":
+            raise ValueError("PIPE output is not supported with pmi=True; use a file path")
+    hosts = [placement.hostname for _, placement in slots]
+    order = [idx for _, idxs in group_by_host(hosts) for idx in idxs]
+    specs = [_rank_spec(*slots[i]) for i in order]
+    set_key = api.call("new_set_key", prefix="w")
+    puids_ranked = api.call("new_puids", n=len(slots))
+    api.call("register_foreign_set", set_key=set_key, puids=puids_ranked, hosts=[hosts[i] for i in order])
+    # member order for the group: slot order, mapped from rank order
+    by_slot = [0] * len(slots)
+    for rank, slot in enumerate(order):
+        by_slot[slot] = puids_ranked[rank]
+
+    import cloudpickle
+
+    proxy_puid = api.call("new_puids", n=1)[0]
+    member = P.MemberSpec(
+        puid=proxy_puid,
+        target_kind="python",
+        target=cloudpickle.dumps((proxy_main, (ctx.run_dir, set_key, specs, [hosts[i] for i in order]), {})),
+        cwd=os.getcwd(),
+        env={},
+        stdout=None,
+        stderr=None,
+        cpus=None,
+        gpu_env={},
+        group_name=f"{group.name}-pmi-proxy",
+    )
+    api.call("spawn_python", members=[member], hosts=[ctx.hostname], hidden=True)
+    return by_slot, proxy_puid
+
+
+def proxy_main(run_dir: str, set_key: str, specs: list, hosts: list) -> None:
+    """Runs inside the proxy rank: spawn the world, then wait in a niced disconnect."""
+    from ..runtime.spawn import group_by_host, spawn_exec_world
+
+    groups = group_by_host(hosts)
+    entries, first = [], 0
+    for _host, idxs in groups:
+        chunk = specs[first:first + len(idxs)]
+        entries.append((first, base64.b64encode(json.dumps(chunk).encode()).decode()))
+        first += len(idxs)
+    intercomm = spawn_exec_world(run_dir, set_key, entries, [h for h, _ in groups], [len(i) for _, i in groups])
+    os.nice(19)
+    try:
+        intercomm.Disconnect()
+    except Exception:  # a rank died before MPI_Finalize; its shim recorded how
+        pass
+
+
+def finish_proxy(proxy_puid: int, grace: float = 5.0) -> None:
+    """Wait briefly for the proxy to leave on its own, then make sure it is gone."""
+    import signal
+
+    api = context.current().api
+    deadline = P.deadline_after(grace)
+    while not P.expired(deadline):
+        if api.call("status", puids=[proxy_puid])[0]["state"] == "exited":
+            return
+        api.wait_change(0.05)
+    api.call("signal", puids=[proxy_puid], signum=signal.SIGKILL)

@@ -1,0 +1,1 @@
+"""Launching: `python -m mpigroup`, the `mpigroup` command, batch-system detection."""

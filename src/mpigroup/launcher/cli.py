@@ -1,0 +1,194 @@
+"""The ``mpigroup`` console command: ``run``, ``info`` and ``--version``.
+
+``mpigroup run script.py`` sizes ``mpiexec`` from the batch allocation, adds
+the Open MPI defaults the user has not set, and starts ``python -m mpigroup``
+with one initial rank per node.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from typing import Optional, Sequence
+
+__all__ = ["main"]
+
+# run options that take a value; the rest of run's options are flags.
+_VALUE_OPTS = ("--telemetry-level", "--telemetry-port", "--mpiexec-arg")
+_FLAG_OPTS = ("--dry-run", "--label-output", "-h", "--help")
+
+
+class _UsageError(Exception):
+    """Bad command line; reported with the usage and exit status 2."""
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("mpigroup")
+    except (ImportError, PackageNotFoundError):
+        import mpigroup
+
+        return str(getattr(mpigroup, "__version__", "unknown"))
+
+
+def _build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    parser = argparse.ArgumentParser(
+        prog="mpigroup", description="Run Python programs on the mpigroup MPI runtime."
+    )
+    parser.add_argument("--version", action="version", version=f"mpigroup {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,info}")
+    run = sub.add_parser(
+        "run",
+        help="run a script under mpiexec with one initial rank per node",
+        description="Run `script.py [args]`, `-m module [args]` or `-c code [args]` "
+        "on the mpigroup runtime across the batch allocation.",
+    )
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the mpiexec command instead of running it")
+    run.add_argument("--telemetry-level", type=int, metavar="N",
+                     help="set MPIGROUP_TELEMETRY_LEVEL")
+    run.add_argument("--telemetry-port", type=int, metavar="P",
+                     help="set MPIGROUP_TELEMETRY_PORT")
+    run.add_argument("--label-output", action="store_true",
+                     help="prefix worker output with its origin")
+    run.add_argument("--mpiexec-arg", action="append", default=[], metavar="ARG",
+                     help="extra argument for mpiexec (repeatable)")
+    run.add_argument("target", nargs="*", metavar="script.py|-m mod|-c code [args]",
+                     help="what to run; everything after it goes to the program")
+    sub.add_parser("info", help="show the MPI installation and environment defaults")
+    return parser, run
+
+
+def _split_run_args(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split ``run``'s own options from the target and its arguments.
+
+    Needed because the target may start with ``-m``/``-c`` and its own flags
+    must not be parsed by mpigroup.
+    """
+    opts: list[str] = []
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if tok == "--":
+            return opts, list(args[i + 1:])
+        if tok in ("-m", "-c") or not tok.startswith("-"):
+            return opts, list(args[i:])
+        name = tok.split("=", 1)[0]
+        if name in _VALUE_OPTS:
+            if "=" in tok:
+                opts.append(tok)
+            elif i + 1 < len(args):
+                opts.append(f"{tok}={args[i + 1]}")  # value may start with '-'
+                i += 1
+            else:
+                raise _UsageError(f"option {tok} needs a value")
+        elif tok in _FLAG_OPTS:
+            opts.append(tok)
+        else:
+            raise _UsageError(f"unknown option {tok!r} for 'mpigroup run'")
+        i += 1
+    return opts, []
+
+
+def _check_target(target: list[str]) -> None:
+    if not target:
+        raise _UsageError("nothing to run: give script.py, -m module or -c code")
+    if target[0] in ("-m", "-c"):
+        if len(target) < 2:
+            what = "module name" if target[0] == "-m" else "code string"
+            raise _UsageError(f"{target[0]} needs a {what}")
+    elif not os.path.isfile(target[0]):
+        raise _UsageError(f"script not found: {target[0]!r}")
+
+
+def _run_child(argv: list[str], env: dict[str, str]) -> int:
+    """Run ``argv`` in its own process group, forwarding SIGINT/SIGTERM to it."""
+    proc = subprocess.Popen(argv, env=env, start_new_session=True)
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.killpg(proc.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                rc = proc.wait()
+                break
+            except InterruptedError:  # pragma: no cover - PEP 475 retries
+                continue
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    return 128 - rc if rc < 0 else rc  # killed by signal N -> 128+N, like a shell
+
+
+def _cmd_run(run_parser: argparse.ArgumentParser, args: Sequence[str]) -> int:
+    from .allocation import detect_allocation
+    from .env import mpiexec_path
+    from .run_cmd import build_run_command, format_command
+
+    opt_tokens, target = _split_run_args(args)
+    ns = run_parser.parse_args(opt_tokens)  # exits 2 on bad values, 0 on --help
+    _check_target(target)
+    try:
+        allocation = detect_allocation(os.environ)
+    except ValueError as exc:
+        raise _UsageError(f"cannot read the batch allocation: {exc}") from None
+    try:
+        mpiexec = mpiexec_path(os.environ)
+    except FileNotFoundError as exc:
+        print(f"mpigroup run: error: {exc}", file=sys.stderr)
+        return 127
+    argv, additions = build_run_command(
+        target,
+        allocation=allocation,
+        mpiexec=mpiexec,
+        telemetry_level=ns.telemetry_level,
+        telemetry_port=ns.telemetry_port,
+        label_output=ns.label_output,
+        extra_mpiexec_args=ns.mpiexec_arg,
+    )
+    if ns.dry_run:
+        print(format_command(argv, additions))
+        return 0
+    return _run_child(argv, {**os.environ, **additions})
+
+
+def _cmd_info() -> int:
+    from . import info  # written separately; imported lazily on purpose
+
+    rc = info.main()
+    return int(rc) if isinstance(rc, int) else 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``mpigroup`` command; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser, run_parser = _build_parser()
+    try:
+        if args and args[0] == "run":
+            try:
+                return _cmd_run(run_parser, args[1:])
+            except _UsageError as exc:
+                run_parser.print_usage(sys.stderr)
+                print(f"mpigroup run: error: {exc}", file=sys.stderr)
+                return 2
+        ns = parser.parse_args(args)
+        if ns.command == "info":
+            return _cmd_info()
+        parser.print_usage(sys.stderr)
+        print("mpigroup: error: give a command: run or info", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # argparse: --help/--version exit 0, errors exit 2
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""``python -m mpigroup [script.py | -m module | -c code] [args]`` on every initial rank.
+
+Rank 0 becomes the head and runs the user's program as ``__main__`` on its
+main thread; the other initial ranks become node agents. An unhandled
+exception in the program is printed, every spawned process is stopped, and
+the run ends non-zero on every rank (``MPI_Abort`` when there are agents, as
+mpi4py.run does).
+"""
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import traceback
+from typing import Optional
+
+USAGE = """usage: python -m mpigroup [-h] [--version] (script.py | -m module | -c code) [args...]
+
+Run a Python program as the head of an mpigroup runtime. Under
+`mpiexec -n N`, rank 0 is the head and the other ranks are node agents;
+without mpiexec the program runs as an MPI singleton on this machine.
+"""
+
+
+def parse(argv: list[str]) -> tuple[str, str, list[str]]:
+    """(kind, what, sys.argv for the program); kind is 'path', 'module' or 'code'."""
+    if not argv or argv[0] in ("-h", "--help"):
+        raise SystemExit(USAGE if argv else USAGE + "\nerror: no program given")
+    if argv[0] == "--version":
+        from .. import __version__
+
+        print(f"mpigroup {__version__}")
+        raise SystemExit(0)
+    if argv[0] == "-m":
+        if len(argv) < 2:
+            raise SystemExit("error: -m needs a module name")
+        return "module", argv[1], [argv[1]] + argv[2:]
+    if argv[0] == "-c":
+        if len(argv) < 2:
+            raise SystemExit("error: -c needs a command")
+        return "code", argv[1], ["-c"] + argv[2:]
+    if argv[0].startswith("-"):
+        raise SystemExit(f"error: unknown option {argv[0]!r}\n\n{USAGE}")
+    if not os.path.isfile(argv[0]):
+        raise SystemExit(f"error: script not found: {argv[0]}")
+    return "path", argv[0], argv
+
+
+def run_program(kind: str, what: str, prog_argv: list[str]) -> None:
+    sys.argv = prog_argv
+    if kind == "path":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(what)))
+        runpy.run_path(what, run_name="__main__")
+    elif kind == "module":
+        sys.path.insert(0, os.getcwd())
+        runpy.run_module(what, run_name="__main__", alter_sys=True)
+    else:
+        sys.path.insert(0, "")
+        exec(compile(what, "<string>", "exec"), {"__name__": "__main__"})
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    kind, what, prog_argv = parse(argv)
+    from ..runtime import context
+
+    ctx = context.bootstrap_initial()
+    if ctx.role == "agent":
+        return context.agent_main()
+    code = 0
+    try:
+        run_program(kind, what, prog_argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    except KeyboardInterrupt:
+        print("mpigroup: interrupted", file=sys.stderr)
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        context.shutdown_head()
+    if code != 0:
+        from mpi4py import MPI
+
+        if MPI.COMM_WORLD.Get_size() > 1:
+            MPI.COMM_WORLD.Abort(code)
+    return code

@@ -1,0 +1,1 @@
+"""Runtime internals: head services, node agents, spawn, shims, protocol."""

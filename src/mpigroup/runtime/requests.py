@@ -1,0 +1,34 @@
+"""The head's request table: what any process may ask of the head.
+
+The same operations are called directly on the head and through messages from
+every other process (:class:`mpigroup.runtime.api.RemoteHeadAPI`).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+
+def _spawn_python(head, members, hosts, hidden=False):
+    return head.spawn_python(members, hosts, hidden=hidden)
+
+
+_OPS: dict[str, Callable[..., Any]] = {
+    "new_puids": lambda head, n: head.new_puids(n),
+    "new_set_key": lambda head, prefix="s": head.new_set_key(prefix),
+    "spawn_python": _spawn_python,
+    "register_foreign_set": lambda head, set_key, puids, hosts: head.register_foreign_set(set_key, puids, hosts),
+    "status": lambda head, puids: head.status(puids),
+    "signal": lambda head, puids, signum: head.signal(puids, signum),
+    "output": lambda head, puid, stream: head.output(puid, stream),
+    "allocation": lambda head: head.allocation,
+}
+
+OPERATIONS = tuple(_OPS)
+
+
+def handle_request(head, op: str, kwargs: dict) -> Any:
+    try:
+        fn = _OPS[op]
+    except KeyError:
+        raise ValueError(f"unknown head operation {op!r}; known: {', '.join(OPERATIONS)}") from None
+    return fn(head, **kwargs)

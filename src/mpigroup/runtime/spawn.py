@@ -1,0 +1,83 @@
+"""``MPI_Comm_spawn_multiple`` with the runtime's placement and environment.
+
+One command entry per host: the spawn info ``host`` key pins the entry's
+ranks to that node; ``map_by=:OVERSUBSCRIBE`` lets more ranks than cores run
+(2-core laptops, CI); ``bind_to=none`` leaves binding to the rank itself,
+which applies the policy's CPU list with ``os.sched_setaffinity``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Sequence
+
+from mpi4py import MPI
+
+from .shim import exec_rank_command, python_rank_command
+
+# Variables every spawned rank must see before its MPI_Init (set by
+# mpigroup.launcher.env defaults or by the user); forwarded explicitly
+# because a spawned job's environment comes from the PRRTE daemon.
+_FORWARD_PREFIXES = ("OMPI_MCA_", "OPAL_PREFIX", "MPIGROUP_", "PYTHONPATH", "PYTHONUNBUFFERED")
+
+
+def forwarded_env(extra: dict | None = None) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARD_PREFIXES)}
+    env.update(extra or {})
+    return [f"{k}={v}" for k, v in sorted(env.items())]
+
+
+def _info_for_host(host: str, env_lines: Sequence[str]) -> MPI.Info:
+    info = MPI.Info.Create()
+    info.Set("host", host)
+    info.Set("map_by", ":OVERSUBSCRIBE")
+    info.Set("bind_to", "none")
+    if env_lines:
+        info.Set("PMIX_ENVAR", "\n".join(env_lines))
+    return info
+
+
+def group_by_host(hosts: Sequence[str]) -> list[tuple[str, list[int]]]:
+    """[(host, [indices])] in order of first appearance: one spawn entry each."""
+    groups: dict[str, list[int]] = {}
+    for idx, host in enumerate(hosts):
+        groups.setdefault(host, []).append(idx)
+    return list(groups.items())
+
+
+def _spawn(commands, argvs, counts, infos) -> Any:
+    try:
+        return MPI.COMM_SELF.Spawn_multiple(commands, argvs, counts, infos)
+    finally:
+        for info in infos:
+            info.Free()
+
+
+def spawn_python_set(head, set_key: str, members: Sequence[Any], hosts: Sequence[str]):
+    """Spawn Python worker ranks; returns (intercomm, member index per rank)."""
+    command, argv = python_rank_command(sys.executable, head.run_dir, set_key)
+    env_lines = forwarded_env()
+    groups = group_by_host(hosts)
+    order = [idx for _, idxs in groups for idx in idxs]
+    ic = _spawn(
+        [command] * len(groups),
+        [argv] * len(groups),
+        [len(idxs) for _, idxs in groups],
+        [_info_for_host(host, env_lines) for host, _ in groups],
+    )
+    return ic, order
+
+
+def spawn_exec_world(run_dir: str, set_key: str, entries, hosts: Sequence[str], counts: Sequence[int]):
+    """Spawn an MPI executable as one MPI_COMM_WORLD, one entry per host.
+
+    ``entries`` holds, per host, (first world rank, encoded rank specs) for
+    the Python shim that starts each rank.
+    """
+    env_lines = forwarded_env()
+    commands, argvs = [], []
+    for first, encoded in entries:
+        command, argv = exec_rank_command(sys.executable, run_dir, set_key, first, encoded)
+        commands.append(command)
+        argvs.append(argv)
+    return _spawn(commands, argvs, list(counts), [_info_for_host(h, env_lines) for h in hosts])

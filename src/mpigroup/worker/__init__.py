@@ -1,0 +1,1 @@
+"""Spawned worker ranks: ``python -m mpigroup.worker``."""

@@ -1,0 +1,156 @@
+"""Entry of every spawned Python rank: ``python -m mpigroup.worker RUN_DIR SET_KEY``.
+
+The loop is one top-level function with explicit inputs (after loky):
+receive the BootPayload from the head, apply placement (CPU affinity, GPU
+visibility, cwd, environment, output routing), run the target, report
+``FINISHED`` with the exit code and any exception (type, message, traceback),
+then leave with ``os._exit`` so the rank never waits in ``MPI_Finalize`` for
+the rest of its spawned set. The shim records how the process ended.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Optional
+
+
+def _apply_placement(member) -> None:
+    if member.cpus:
+        os.sched_setaffinity(0, member.cpus)
+    os.environ.update(member.gpu_env)
+    os.environ.update(member.env)
+    os.environ["MPIGROUP_PUID"] = str(member.puid)
+    if member.cwd:
+        os.chdir(member.cwd)
+
+
+def _watch_head(head_host: str, head_pid: int, on_lost) -> None:
+    """Leave if the head process on this node is gone (never outlive a run)."""
+    import socket
+
+    if socket.gethostname() != head_host:
+        return
+
+    def loop() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(head_pid, 0)
+            except ProcessLookupError:
+                on_lost()
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=loop, daemon=True, name="mpigroup-watchdog").start()
+
+
+def _exit_code(exc: SystemExit) -> int:
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _run_python(member) -> tuple[int, Optional[tuple]]:
+    import cloudpickle
+
+    try:
+        fn, args, kwargs = cloudpickle.loads(member.target)
+        sys.argv = [getattr(fn, "__name__", "mpigroup-worker")]
+        fn(*args, **(kwargs or {}))
+        return 0, None
+    except SystemExit as exc:
+        return _exit_code(exc), None
+    except KeyboardInterrupt:
+        return -signal.SIGINT, None
+    except BaseException as exc:  # reported to the parent with the traceback
+        tb = traceback.format_exc()
+        sys.stderr.write(tb)
+        return 1, (type(exc).__qualname__, str(exc), tb)
+
+
+_child: Optional[subprocess.Popen] = None
+
+
+def _run_exec(member) -> tuple[int, Optional[tuple]]:
+    """Run a non-MPI executable as a child that dies with this rank."""
+    global _child
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def preexec() -> None:
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the worker
+
+    try:
+        _child = subprocess.Popen(member.target, preexec_fn=preexec)
+    except OSError as exc:
+        return 127, (type(exc).__qualname__, str(exc), traceback.format_exc())
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda s, _f: _child.send_signal(s))
+    return _child.wait(), None
+
+
+def run(run_dir: str, set_key: str) -> None:
+    from mpi4py import MPI
+
+    from ..runtime import context
+    from ..runtime import protocol as P
+    from .output import OutputRouting
+
+    parent = MPI.Comm.Get_parent()
+    rank = parent.Get_rank()
+    boot = parent.recv(source=0, tag=P.TAG_BOOT)
+    member = boot.member
+    context.install_worker(parent, boot)
+    host = MPI.Get_processor_name()
+
+    def send_event(*event: Any) -> None:
+        parent.send(event, dest=0, tag=P.TAG_EVENT)
+
+    send_lock = threading.Lock()
+
+    def send_output(stream: str, data: bytes) -> None:
+        with send_lock:
+            send_event("output", stream, data)
+
+    routing = OutputRouting()
+    label = f"[{member.group_name or 'puid'} {member.puid} rank {rank}@{host}] " if member.label else None
+    routing.route(1, member.stdout, label=label, send=send_output)
+    routing.route(2, member.stderr, label=label, send=send_output)
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+
+    _apply_placement(member)
+    _watch_head(boot.head_host, boot.head_pid, lambda: _child and _child.kill())
+    send_event("started", os.getpid(), host)
+
+    if member.target_kind == "python":
+        code, error = _run_python(member)
+    else:
+        code, error = _run_exec(member)
+    routing.close()
+    with send_lock:
+        req = parent.issend(("finished", code, error), dest=0, tag=P.TAG_EVENT)
+        backoff = P.Backoff(maximum=20e-3)
+        deadline = time.monotonic() + 600
+        while not req.Test() and time.monotonic() < deadline:
+            backoff.sleep()
+    os._exit(code if 0 <= code <= 255 else (128 - code if code < 0 else 1))
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m mpigroup.worker RUN_DIR SET_KEY (started by the runtime)", file=sys.stderr)
+        sys.exit(2)
+    run(*argv)
