@@ -235,6 +235,7 @@ class ProcessGroup:
             api.reset_wait()
         while True:
             self._refresh()
+            self._check_proxy()
             self._raise_if_failed()
             live = [p for p in self._current if self._status[p]["state"] != "exited"]
             if not live and not (self.restart and self._state == "running" and not self._stopping):
@@ -246,6 +247,22 @@ class ProcessGroup:
         self._finish_proxy()
         if self._state == "running":
             self._state = "stopped"
+
+    def _check_proxy(self) -> None:
+        """A PMI world whose launcher failed will never start: fail its members."""
+        if self._proxy is None:
+            return
+        api = context.current().api
+        st = api.call("status", puids=[self._proxy])[0]
+        if st["state"] == "exited" and st["exitcode"] != 0:
+            self._proxy = None
+            api.call("abandon", puids=list(self._current), exitcode=-1)
+            self._refresh()
+            if not self.ignore_error_on_exit:
+                err = ProcessGroupError(f"PMI launch of {self.name!r} failed (launcher exit {st['exitcode']})")
+                if st["error"]:
+                    raise err from RemoteError(*st["error"], puid=st["puid"], rank=st["rank"], host=st["host"])
+                raise err
 
     def _finish_proxy(self) -> None:
         if self._proxy is not None:

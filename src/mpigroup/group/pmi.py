@@ -70,7 +70,10 @@ def start_pmi_world(group, slots) -> tuple[list[int], int]:
         cwd=os.getcwd(),
         env={},
         stdout=None,
-        stderr=None,
+        # Open MPI prints "Server not available" from the proxy's disconnect
+        # once the world has finalized; launch errors still come back as a
+        # RemoteError with traceback through FINISHED.
+        stderr="devnull",
         cpus=None,
         gpu_env={},
         group_name=f"{group.name}-pmi-proxy",
@@ -81,8 +84,11 @@ def start_pmi_world(group, slots) -> tuple[list[int], int]:
 
 def proxy_main(run_dir: str, set_key: str, specs: list, hosts: list) -> None:
     """Runs inside the proxy rank: spawn the world, then wait in a niced disconnect."""
-    from ..runtime.spawn import group_by_host, spawn_exec_world
+    from ..runtime.spawn import forwarded_env, group_by_host, spawn_exec_world
 
+    inherited = forwarded_env()
+    for spec in specs:  # MPI defaults must be in place before the program's MPI_Init
+        spec["env"] = {**inherited, **spec["env"]}
     groups = group_by_host(hosts)
     entries, first = [], 0
     for _host, idxs in groups:

@@ -133,6 +133,15 @@ class Head:
             self.sets[set_key] = SpawnSet(set_key, None, records)
             self.changed.notify_all()
 
+    def abandon(self, puids: list[int], exitcode: int) -> None:
+        """Mark members that will never run (their launcher failed) as exited."""
+        with self._lock:
+            for p in puids:
+                rec = self.members[p]
+                if rec.state != "exited":
+                    rec.state, rec.exitcode, rec.reported = "exited", exitcode, True
+            self.changed.notify_all()
+
     # --------------------------------------------------------------- status
     def status(self, puids: list[int]) -> list[dict]:
         with self._lock:

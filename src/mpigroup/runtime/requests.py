@@ -21,6 +21,7 @@ _OPS: dict[str, Callable[..., Any]] = {
     "signal": lambda head, puids, signum: head.signal(puids, signum),
     "output": lambda head, puid, stream: head.output(puid, stream),
     "allocation": lambda head: head.allocation,
+    "abandon": lambda head, puids, exitcode: head.abandon(puids, exitcode),
 }
 
 OPERATIONS = tuple(_OPS)

@@ -25,18 +25,23 @@ import sys
 
 SH_SHIM = (
     'exec 3>&2 2>/dev/null\n'
-    '"$0" -m mpigroup.worker "$1" "$2" 2>&3 3>&- &\n'
+    'd="$1"; k="$2"; shift 2\n'
+    'env "$@" "$0" -m mpigroup.worker "$d" "$k" 2>&3 3>&- &\n'
     'wait $!\n'
     's=$?\n'
-    'f="$1/status/$2.${PMIX_RANK:-${PMI_RANK:-0}}"\n'
+    'f="$d/status/$k.${PMIX_RANK:-${PMI_RANK:-0}}"\n'
     'printf "%s\\n" "$s" > "$f.tmp" && mv "$f.tmp" "$f.exit"\n'
     'exit 0\n'
 )
 
 
-def python_rank_command(python: str, run_dir: str, set_key: str) -> tuple[str, list[str]]:
-    """(command, argv) for MPI_Comm_spawn of a Python worker rank under the sh shim."""
-    return "/bin/sh", ["-c", SH_SHIM, python, run_dir, set_key]
+def python_rank_command(python: str, run_dir: str, set_key: str, env: list[str]) -> tuple[str, list[str]]:
+    """(command, argv) for MPI_Comm_spawn of a Python worker rank under the sh shim.
+
+    ``env`` ("K=V" strings) is exported before the worker's MPI_Init: a spawned
+    job's environment otherwise comes from the PRRTE daemon, not from us.
+    """
+    return "/bin/sh", ["-c", SH_SHIM, python, run_dir, set_key, *env]
 
 
 def exec_rank_command(python: str, run_dir: str, set_key: str, first: int, encoded: str) -> tuple[str, list[str]]:

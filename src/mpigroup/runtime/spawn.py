@@ -15,25 +15,29 @@ from mpi4py import MPI
 
 from .shim import exec_rank_command, python_rank_command
 
-# Variables every spawned rank must see before its MPI_Init (set by
-# mpigroup.launcher.env defaults or by the user); forwarded explicitly
-# because a spawned job's environment comes from the PRRTE daemon.
-_FORWARD_PREFIXES = ("OMPI_MCA_", "OPAL_PREFIX", "MPIGROUP_", "PYTHONPATH", "PYTHONUNBUFFERED")
+def forwarded_env() -> dict[str, str]:
+    """Variables every spawned rank must see before its MPI_Init.
+
+    mpigroup's MPI defaults (as set in this process, so user values win) and
+    the user's ``MPIGROUP_*``/``PYTHONPATH``. They are passed explicitly
+    because a spawned job's environment comes from the PRRTE daemon, which
+    may have started before the head applied its defaults. Open MPI's own
+    internal ``OMPI_MCA_*`` variables of this process are never copied.
+    """
+    from ..launcher.env import MPI_DEFAULTS
+
+    names = {row[0] for row in MPI_DEFAULTS} | {"PYTHONPATH", "OPAL_PREFIX", "PATH"}
+    return {
+        k: v for k, v in os.environ.items()
+        if k in names or (k.startswith("MPIGROUP_") and k != "MPIGROUP_PUID")
+    }
 
 
-def forwarded_env(extra: dict | None = None) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARD_PREFIXES)}
-    env.update(extra or {})
-    return [f"{k}={v}" for k, v in sorted(env.items())]
-
-
-def _info_for_host(host: str, env_lines: Sequence[str]) -> MPI.Info:
+def _info_for_host(host: str) -> MPI.Info:
     info = MPI.Info.Create()
     info.Set("host", host)
     info.Set("map_by", ":OVERSUBSCRIBE")
     info.Set("bind_to", "none")
-    if env_lines:
-        info.Set("PMIX_ENVAR", "\n".join(env_lines))
     return info
 
 
@@ -55,15 +59,15 @@ def _spawn(commands, argvs, counts, infos) -> Any:
 
 def spawn_python_set(head, set_key: str, members: Sequence[Any], hosts: Sequence[str]):
     """Spawn Python worker ranks; returns (intercomm, member index per rank)."""
-    command, argv = python_rank_command(sys.executable, head.run_dir, set_key)
-    env_lines = forwarded_env()
+    env_args = [f"{k}={v}" for k, v in sorted(forwarded_env().items())]
+    command, argv = python_rank_command(sys.executable, head.run_dir, set_key, env_args)
     groups = group_by_host(hosts)
     order = [idx for _, idxs in groups for idx in idxs]
     ic = _spawn(
         [command] * len(groups),
         [argv] * len(groups),
         [len(idxs) for _, idxs in groups],
-        [_info_for_host(host, env_lines) for host, _ in groups],
+        [_info_for_host(host) for host, _ in groups],
     )
     return ic, order
 
@@ -74,10 +78,9 @@ def spawn_exec_world(run_dir: str, set_key: str, entries, hosts: Sequence[str], 
     ``entries`` holds, per host, (first world rank, encoded rank specs) for
     the Python shim that starts each rank.
     """
-    env_lines = forwarded_env()
     commands, argvs = [], []
     for first, encoded in entries:
         command, argv = exec_rank_command(sys.executable, run_dir, set_key, first, encoded)
         commands.append(command)
         argvs.append(argv)
-    return _spawn(commands, argvs, list(counts), [_info_for_host(h, env_lines) for h in hosts])
+    return _spawn(commands, argvs, list(counts), [_info_for_host(h) for h in hosts])

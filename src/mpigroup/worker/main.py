@@ -107,6 +107,9 @@ def run(run_dir: str, set_key: str) -> None:
     from ..runtime import protocol as P
     from .output import OutputRouting
 
+    # the sh shim starts us in the background, where SIGINT is ignored;
+    # restore Python's default so stop() and Ctrl-C raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parent = MPI.Comm.Get_parent()
     rank = parent.Get_rank()
     boot = parent.recv(source=0, tag=P.TAG_BOOT)
