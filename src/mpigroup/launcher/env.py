@@ -56,6 +56,9 @@ MPI_DEFAULTS: list[tuple[str, str, str]] = [
     ("PRTE_MCA_state_base_recoverable", "1", "PRRTE keeps the job running after a process fails"),
     # A worker exiting non-zero must not take the whole job down.
     ("PRTE_MCA_state_base_error_non_zero_exit", "0", "a non-zero worker exit does not abort the job"),
+    # PRRTE does not pass PRTE_MCA_* to the application, so the head looks
+    # for this marker to know mpiexec was started with the settings above.
+    ("MPIGROUP_MPI_DEFAULTS", "1", "tells the head that mpiexec got these defaults"),
 ]
 
 _OPAL_PREFIX_REASON = "singleton runs find Open MPI's help files and tools in the wheel"

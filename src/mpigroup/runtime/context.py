@@ -118,11 +118,21 @@ def _install_head(world, allocation: Allocation, run_dir: str, agent_hosts: dict
 def bootstrap_initial() -> RuntimeContext:
     """Collective over COMM_WORLD: discover nodes, pick roles, start the head."""
     global _ctx
+    isolated = os.environ.get("MPIGROUP_MPI_DEFAULTS") == "1" or (
+        os.environ.get("PRTE_MCA_state_base_recoverable") == "1")
+    under_mpiexec = "PMIX_NAMESPACE" in os.environ or "OMPI_COMM_WORLD_SIZE" in os.environ
     prepare_mpi_environment()
     from mpi4py import MPI
 
     from .nodeinfo import local_node
 
+    if under_mpiexec and not isolated and MPI.COMM_WORLD.Get_rank() == 0:
+        print(
+            "mpigroup: warning: mpiexec was started without mpigroup's fault-isolation settings;\n"
+            "  a worker killed by a signal will take its spawned set down with it.\n"
+            "  Launch with `mpigroup run script.py`, or run `eval \"$(mpigroup env)\"` before mpiexec.",
+            file=sys.stderr,
+        )
     world = MPI.COMM_WORLD
     rank = world.Get_rank()
     reports = world.gather(local_node(0), root=0)

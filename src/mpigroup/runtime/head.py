@@ -93,6 +93,8 @@ class Head:
         self._stop = threading.Event()
         self._waiters = 0
         self._thread: Optional[threading.Thread] = None
+        self._next_liveness = 0.0
+        self._vanished: dict[int, float] = {}  # puid -> when its pid was first seen gone
 
     # ------------------------------------------------------------------ ids
     def new_puids(self, n: int) -> list[int]:
@@ -202,6 +204,9 @@ class Head:
             busy = self._poll_world(status)
             busy |= self._poll_sets(status)
             busy |= self._scan_status_files()
+            if time.monotonic() >= self._next_liveness:
+                self._check_liveness()
+                self._next_liveness = time.monotonic() + 0.5
             if busy:
                 backoff.reset()
             else:
@@ -295,6 +300,38 @@ class Head:
                 self._set_pid(set_key, int(rank), info["pid"])
                 busy = True
         return busy
+
+    def _check_liveness(self) -> None:
+        """Never hang on a process that vanished without an exit status.
+
+        A shim killed together with its rank (an MPI launcher tearing down a
+        spawned set when fault isolation is off) writes no status file. A local
+        member whose pid is gone and whose status has not arrived within a
+        second is marked exited with -9 and an explanatory error.
+        """
+        now = time.monotonic()
+        with self._lock:
+            local = [r for r in self.members.values()
+                     if r.state == "running" and r.pid and r.host == self.hostname]
+        for rec in local:
+            try:
+                os.kill(rec.pid, 0)
+                continue
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            first = self._vanished.setdefault(rec.puid, now)
+            if now - first < 1.0:
+                continue
+            with self._lock:
+                if rec.state == "running":
+                    rec.state, rec.reported = "exited", True
+                    if rec.exitcode is None:
+                        rec.exitcode = -signal.SIGKILL
+                        rec.error = ("ProcessLost", "process vanished without an exit status "
+                                     "(killed together with its launch shim?)", "")
+                    self.changed.notify_all()
 
     def _read_and_remove(self, name: str) -> Optional[int]:
         path = os.path.join(self.status_dir, name)

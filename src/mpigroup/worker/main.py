@@ -100,6 +100,30 @@ def _run_exec(member) -> tuple[int, Optional[tuple]]:
     return _child.wait(), None
 
 
+def _leave_pmix() -> None:
+    """Finalize PMIx (not MPI) so the launcher counts our exit as orderly.
+
+    ``MPI_Finalize`` would wait for the whole spawned set to disconnect; a
+    process that exits with no finalize at all is "terminated without sync"
+    to PRRTE, which may then tear down the set. PMIx_Finalize alone tells the
+    PMIx server we are leaving on purpose. Only for Open MPI's libpmix.
+    """
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as fh:
+            paths = {line.split()[-1] for line in fh if "libpmix.so" in line}
+    except OSError:
+        return
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
+            lib.PMIx_Finalize(None, ctypes.c_size_t(0))
+        except (OSError, AttributeError):
+            pass
+        return
+
+
 def run(run_dir: str, set_key: str) -> None:
     from mpi4py import MPI
 
@@ -148,6 +172,7 @@ def run(run_dir: str, set_key: str) -> None:
         deadline = time.monotonic() + 600
         while not req.Test() and time.monotonic() < deadline:
             backoff.sleep()
+    _leave_pmix()
     os._exit(code if 0 <= code <= 255 else (128 - code if code < 0 else 1))
 
 
