@@ -86,7 +86,9 @@ class ProcessGroup:
             raise ProcessGroupError("ProcessGroup has no processes: call add_process() first")
         ctx = context.require_worker_or_head()
         templates = [t for n, t in self._templates for _ in range(n)]
-        policies = [resolve_policy(group=self.policy, template=t.policy) for t in templates]
+        policies = [
+            resolve_policy(group=self.policy, template=t.policy, with_policy=t.with_policy) for t in templates
+        ]
         placements = evaluate(policies, ctx.allocation, ctx.hostname)
         self._slots = list(zip(templates, placements))
         self._state = "initialized"

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import cloudpickle
 
 from ..policy import Policy
+from ..policy.policy import current_with_policy
 
 
 class ProcessTemplate:
@@ -53,6 +54,7 @@ class ProcessTemplate:
         self.stdout = self._mode(stdout, "stdout")
         self.stderr = self._mode(stderr, "stderr")
         self.policy = policy
+        self.with_policy = current_with_policy()  # `with Policy(...)` active at creation
         self.name = name or getattr(target, "__name__", os.path.basename(os.fspath(target)) if not callable(target) else "")
         if not os.path.isdir(self.cwd):
             raise FileNotFoundError(f"ProcessTemplate cwd does not exist: {self.cwd}")
@@ -81,7 +83,9 @@ class ProcessTemplate:
             return path
         found = shutil.which(program, path=self.env.get("PATH", os.environ.get("PATH")))
         if found is None:
-            raise FileNotFoundError(f"executable {program!r} not found on PATH")
+            local = os.path.join(self.cwd, program)
+            hint = f" (a file {local} exists: name it as './{program}')" if os.path.exists(local) else ""
+            raise FileNotFoundError(f"executable {program!r} not found on PATH{hint}")
         return found
 
     @staticmethod

@@ -273,10 +273,14 @@ def get_global_policy() -> Policy:
     return _GLOBAL_POLICY
 
 
+_LIVE = object()
+
+
 def resolve_policy(
     explicit: Optional[Policy] = None,
     group: Optional[Policy] = None,
     template: Optional[Policy] = None,
+    with_policy: Any = _LIVE,
 ) -> Policy:
     """The effective policy of one process, merging every source.
 
@@ -285,9 +289,14 @@ def resolve_policy(
     ``with Policy(...)`` stack (inner wins); then the global default. Each level
     only overrides the fields it sets (see :meth:`Policy.merge`). Always returns
     a Policy, never None.
+
+    ``with_policy`` is the ``with`` stack as captured when the object was
+    created (ProcessTemplate, ProcessGroup capture it); by default the live
+    stack is used.
     """
     result = get_global_policy()
-    for layer in (current_with_policy(), group, template, explicit):
+    stack = current_with_policy() if with_policy is _LIVE else with_policy
+    for layer in (stack, group, template, explicit):
         if layer is None:
             continue
         if not isinstance(layer, Policy):

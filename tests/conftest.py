@@ -1,0 +1,19 @@
+"""Shared test setup.
+
+* MPI defaults (root allowances, oversubscription, fault isolation) are put in
+  os.environ once, so every mpiexec/python subprocess the tests start gets
+  them, exactly as `mpigroup run` would.
+* tests/mpi/ holds pytest-mpi tests; they only make sense under
+  `mpiexec -n K python -m pytest --with-mpi`, which tests/test_pytest_mpi.py
+  runs. A plain `pytest` does not collect them (no silent skips).
+"""
+import os
+import sys
+
+from mpigroup.launcher.env import apply_defaults
+
+apply_defaults(os.environ)
+
+collect_ignore = []
+if "--with-mpi" not in sys.argv:
+    collect_ignore.append("mpi")

@@ -1,0 +1,58 @@
+"""Run programs on the runtime the way users do, and inspect what is left."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+from mpigroup.launcher.env import mpiexec_path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_script(tmp_path: Path, body: str, name: str = "prog.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def run_mpigroup(script: Path, *args: str, np: int | None = None, timeout: float = 120,
+                 env: dict | None = None, tag: str | None = None) -> subprocess.CompletedProcess:
+    """`python -m mpigroup script args` (singleton) or under `mpiexec -n np`."""
+    cmd = [sys.executable, "-m", "mpigroup", str(script), *args]
+    if np is not None:
+        cmd = [mpiexec_path(os.environ), "-n", str(np), *cmd]
+    full_env = dict(os.environ)
+    full_env["MPIGROUP_TEST_TAG"] = tag or uuid.uuid4().hex
+    full_env.update(env or {})
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env,
+                          cwd=script.parent)
+
+
+def processes_with_tag(tag: str) -> list[psutil.Process]:
+    """Live (non-zombie) processes whose environment carries MPIGROUP_TEST_TAG=tag."""
+    found = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE or proc.pid == os.getpid():
+                continue
+            if proc.environ().get("MPIGROUP_TEST_TAG") == tag:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def wait_no_processes(tag: str, timeout: float = 10.0) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    left = processes_with_tag(tag)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = processes_with_tag(tag)
+    return left
