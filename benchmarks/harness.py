@@ -30,7 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 __all__ = [
@@ -161,12 +161,21 @@ class Check:
             return None
         return self.ratio <= self.limit if self.comparison == "<=" else self.ratio < self.limit
 
-    def line(self) -> str:
-        verdict = {True: "MET", False: "NOT MET", None: "n/a"}[self.met]
+    @property
+    def verdict(self) -> str:
+        return {True: "MET", False: "NOT MET", None: "n/a"}[self.met]
+
+    def _body(self) -> str:
         ratio = "n/a" if self.ratio is None else f"{self.ratio:.2f}x"
         desc = f" -- {self.description}" if self.description else ""
-        return (f"[{verdict:>7}] {self.case}: {self.contender} / {self.baseline} = {ratio}"
+        return (f"{self.case}: {self.contender} / {self.baseline} = {ratio}"
                 f" (target {self.comparison} {self.limit:g}x){desc}")
+
+    def line(self) -> str:
+        return f"[{self.verdict:>7}] {self._body()}"
+
+    def markdown(self) -> str:
+        return f"**{self.verdict}** {self._body()}"
 
 
 def _fmt(value: Optional[float]) -> str:
@@ -182,6 +191,24 @@ def _fmt(value: Optional[float]) -> str:
     if mag >= 0.001:
         return f"{value:.4f}"
     return f"{value:.3g}"
+
+
+def _fixed_width(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """First column left-aligned, the rest right-aligned, two spaces apart."""
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                         for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in body])
+
+
+def _md_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(lines)
 
 
 class Table:
@@ -315,22 +342,33 @@ class Table:
                 out.append(f"{case}: {contender} / {baseline} = {r:.2f}x ({word})")
         return out
 
+    def ratio_grid(self) -> tuple[list[str], list[list[str]]]:
+        """One row per ratio pair, one column per case, cells like ``1.08x``.
+
+        Empty body when the table has no ratio pairs with data.
+        """
+        pairs = [p for p in self._pairs()
+                 if any(self.ratio(c, *p) is not None for c in self.cases)]
+        header = ["ratio"] + self.cases
+        body = []
+        for contender, baseline in pairs:
+            cells = [f"{contender} / {baseline}"]
+            for case in self.cases:
+                r = self.ratio(case, contender, baseline)
+                cells.append("-" if r is None else f"{r:.2f}x")
+            body.append(cells)
+        return header, body
+
     def format_text(self) -> str:
         header, body = self._grid()
-        widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
-        fmt_row = lambda row: "  ".join(  # noqa: E731
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
         lines = []
         if self.title:
             lines += [self.title, "=" * len(self.title)]
         lines.append(f"{self.value_label} per case ({self.direction().split(';')[0]})")
-        lines.append(fmt_row(header))
-        lines.append("  ".join("-" * w for w in widths))
-        lines += [fmt_row(r) for r in body]
-        ratios = self.ratio_lines()
-        if ratios:
-            lines += ["", f"Ratios ({self.direction()}):"]
-            lines += [f"  {r}" for r in ratios]
+        lines.append(_fixed_width(header, body))
+        rheader, rbody = self.ratio_grid()
+        if rbody:
+            lines += ["", f"Ratios ({self.direction()}):", _fixed_width(rheader, rbody)]
         if self.checks:
             lines += ["", "Targets:"]
             lines += [f"  {c.line()}" for c in self.checks]
@@ -341,25 +379,22 @@ class Table:
     def format_markdown(self, *, show_min: bool = True) -> str:
         header, body = self._grid()
         has_min = show_min and any(r.minimum is not None for r in self.rows)
-        lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in body]
-        out = [f"{self.value_label.capitalize()} values, {self.direction().split(';')[0]}.", ""] + lines
+        out = [f"{self.value_label.capitalize()} values, {self.direction().split(';')[0]}.", "",
+               _md_table(header, body)]
         if has_min:
-            mins = ["| " + " | ".join(["case"] + [f"{c} min" for c in self.contenders]) + " |",
-                    "|" + "|".join([":---"] + ["---:"] * len(self.contenders)) + "|"]
+            mbody = []
             for case in self.cases:
                 cells = [case]
                 for c in self.contenders:
                     row = self.get(case, c)
                     cells.append("-" if row is None or row.minimum is None else _fmt(row.minimum))
-                mins.append("| " + " | ".join(cells) + " |")
-            out += ["", "Minimum over repeats:", ""] + mins
-        ratios = self.ratio_lines()
-        if ratios:
-            out += ["", f"Ratios ({self.direction()}):", ""] + [f"- {r}" for r in ratios]
+                mbody.append(cells)
+            out += ["", "Minimum over repeats:", "", _md_table(header, mbody)]
+        rheader, rbody = self.ratio_grid()
+        if rbody:
+            out += ["", f"Ratios ({self.direction()}):", "", _md_table(rheader, rbody)]
         if self.checks:
-            out += ["", "Targets:", ""] + [f"- `{c.line()}`" for c in self.checks]
+            out += ["", "Targets:", ""] + [f"- {c.markdown()}" for c in self.checks]
         if self.notes:
             out += [""] + [f"- {n}" for n in self.notes]
         return "\n".join(out)
@@ -375,14 +410,14 @@ def _mpi_versions() -> tuple[Optional[str], Optional[str]]:
     mod = sys.modules.get("mpi4py.MPI")
     if mod is not None:
         try:
-            return mod.Get_library_version().strip().splitlines()[0], mpi4py.__version__
+            return mod.Get_library_version().strip().splitlines()[0].strip(), mpi4py.__version__
         except Exception:
             return None, mpi4py.__version__
     code = ("import mpi4py; mpi4py.rc.initialize = False; mpi4py.rc.finalize = False\n"
             "from mpi4py import MPI; print(MPI.Get_library_version().strip().splitlines()[0])")
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
-        lib = out.stdout.strip() or None
+        lib = out.stdout.strip().rstrip(" ,") or None
     except Exception:
         lib = None
     return lib, mpi4py.__version__

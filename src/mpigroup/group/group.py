@@ -9,6 +9,7 @@ the member's exit code and, for Python targets, its remote traceback.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from typing import Optional
@@ -139,6 +140,7 @@ class ProcessGroup:
                     gpu_env=gpu_env(placement),
                     label=bool(label),
                     group_name=self.name,
+                    sys_path=tuple(sys.path),
                 )
             )
             hosts.append(placement.hostname)

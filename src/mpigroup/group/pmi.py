@@ -30,6 +30,8 @@ def _rank_spec(template, placement: Placement) -> dict:
         argv = list(template.argv)
     env = dict(template.env)
     env.update(gpu_env(placement))
+    if template.kind == "python":  # import the target as the spawner did
+        env.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
     return {
         "argv": argv,
         "cwd": template.cwd,

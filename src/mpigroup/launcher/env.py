@@ -54,8 +54,9 @@ MPI_DEFAULTS: list[tuple[str, str, str]] = [
     ("OMPI_MCA_btl_base_warn_peer_error", "0", "silence per-peer error warnings after a worker dies"),
     # PRRTE keeps the job alive when one process fails.
     ("PRTE_MCA_state_base_recoverable", "1", "PRRTE keeps the job running after a process fails"),
-    # A worker exiting non-zero must not take the whole job down.
-    ("PRTE_MCA_state_base_error_non_zero_exit", "0", "a non-zero worker exit does not abort the job"),
+    # (No error_non_zero_exit override: spawned ranks always leave their
+    # launch shim with status 0 and report real codes to the head, so a
+    # non-zero exit that PRRTE sees is the head's own, and must reach the shell.)
     # PRRTE does not pass PRTE_MCA_* to the application, so the head looks
     # for this marker to know mpiexec was started with the settings above.
     ("MPIGROUP_MPI_DEFAULTS", "1", "tells the head that mpiexec got these defaults"),

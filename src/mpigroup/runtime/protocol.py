@@ -72,6 +72,7 @@ class MemberSpec:
     gpu_env: dict
     label: bool = False
     group_name: str = ""
+    sys_path: tuple = ()  # the spawner's sys.path, so targets import as they did there
 
 
 @dataclass

@@ -19,6 +19,12 @@ import traceback
 from typing import Any, Optional
 
 
+def _adopt_sys_path(member) -> None:
+    """Import like the spawner did (as multiprocessing's spawn does)."""
+    known = set(sys.path)
+    sys.path[:0] = [p for p in member.sys_path if p not in known]
+
+
 def _apply_placement(member) -> None:
     if member.cpus:
         os.sched_setaffinity(0, member.cpus)
@@ -158,6 +164,7 @@ def run(run_dir: str, set_key: str) -> None:
     sys.stderr.reconfigure(line_buffering=True)
 
     _apply_placement(member)
+    _adopt_sys_path(member)
     _watch_head(boot.head_host, boot.head_pid, lambda: _child and _child.kill())
     send_event("started", os.getpid(), host)
 

@@ -1,0 +1,88 @@
+"""Failure and cleanup: unhandled exceptions, Ctrl-C and killed workers leave nothing behind.
+
+Every run carries a unique MPIGROUP_TEST_TAG in its environment; spawned
+ranks inherit it, so the process table tells whether anything survived.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from helpers import processes_with_tag, run_mpigroup, wait_no_processes, write_script
+from mpigroup.launcher.env import mpiexec_path
+
+SLEEPY = """
+import sys, time
+from mpigroup import ProcessGroup, ProcessTemplate
+def sleeper():
+    time.sleep(120)
+pg = ProcessGroup(name="sleepy")
+pg.add_process(3, ProcessTemplate(sleeper))
+pg.start()
+print("STARTED", [pg.pid(p) for p in pg.puids] if False else "", flush=True)
+if sys.argv[1:] == ["crash"]:
+    time.sleep(1)
+    raise RuntimeError("user script failed on purpose")
+pg.join()
+"""
+
+
+@pytest.mark.parametrize("np", [None, 2])
+def test_unhandled_exception_exits_nonzero_and_cleans_up(tmp_path, np):
+    tag = uuid.uuid4().hex
+    proc = run_mpigroup(write_script(tmp_path, SLEEPY), "crash", np=np, tag=tag, timeout=120)
+    assert proc.returncode != 0
+    assert "user script failed on purpose" in proc.stderr
+    assert wait_no_processes(tag) == []
+
+
+@pytest.mark.parametrize("np", [None, 2])
+def test_ctrl_c_stops_every_process(tmp_path, np):
+    tag = uuid.uuid4().hex
+    script = write_script(tmp_path, SLEEPY)
+    cmd = [sys.executable, "-m", "mpigroup", str(script)]
+    if np:
+        cmd = [mpiexec_path(os.environ), "-n", str(np), *cmd]
+    env = dict(os.environ, MPIGROUP_TEST_TAG=tag)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=tmp_path)
+    assert "STARTED" in proc.stdout.readline()
+    deadline = time.monotonic() + 30
+    while len(processes_with_tag(tag)) < 3 + (np or 1) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)  # what the terminal sends to mpiexec on Ctrl-C
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("run did not end after SIGINT")
+    assert proc.returncode != 0
+    assert wait_no_processes(tag) == []
+
+
+def test_killed_worker_is_reported_and_run_ends_clean(tmp_path):
+    tag = uuid.uuid4().hex
+    script = write_script(tmp_path, """
+import os, signal, time
+from mpigroup import ProcessGroup, ProcessTemplate, ProcessGroupError
+def sleeper():
+    time.sleep(120)
+pg = ProcessGroup(name="victim")
+pg.add_process(2, ProcessTemplate(sleeper))
+pg.start()
+while pg.pid(pg.puids[1]) is None:
+    time.sleep(0.05)
+os.kill(pg.pid(pg.puids[1]), signal.SIGKILL)
+try:
+    pg.join(timeout=30)
+except ProcessGroupError as exc:
+    print("REPORTED", exc, flush=True)
+""")
+    proc = run_mpigroup(script, np=2, tag=tag)
+    assert proc.returncode == 0, proc.stderr
+    assert "REPORTED" in proc.stdout and "exited with -9" in proc.stdout
+    assert wait_no_processes(tag) == []  # the surviving sleeper was stopped at shutdown
