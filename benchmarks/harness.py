@@ -143,6 +143,14 @@ class Row:
     note: str = ""
 
 
+_COMPARE = {
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+}
+
+
 @dataclass
 class Check:
     """A target on the ratio ``contender / baseline`` for one case."""
@@ -152,14 +160,14 @@ class Check:
     baseline: str
     ratio: Optional[float]
     limit: float
-    comparison: str  # "<=" or "<"
+    comparison: str  # "<=", "<", ">=" or ">"
     description: str = ""
 
     @property
     def met(self) -> Optional[bool]:
         if self.ratio is None:
             return None
-        return self.ratio <= self.limit if self.comparison == "<=" else self.ratio < self.limit
+        return _COMPARE[self.comparison](self.ratio, self.limit)
 
     @property
     def verdict(self) -> str:
@@ -299,8 +307,8 @@ class Table:
     def check(self, case: str, contender: str, baseline: str, limit: float,
               comparison: str = "<=", description: str = "") -> Check:
         """Record (and return) whether ``contender / baseline`` meets ``limit`` for ``case``."""
-        if comparison not in ("<=", "<"):
-            raise ValueError("comparison must be '<=' or '<'")
+        if comparison not in _COMPARE:
+            raise ValueError(f"comparison must be one of {', '.join(_COMPARE)}")
         chk = Check(case, contender, baseline, self.ratio(case, contender, baseline),
                     limit, comparison, description)
         self.checks.append(chk)
@@ -396,11 +404,17 @@ class Table:
         if self.checks:
             out += ["", "Targets:", ""] + [f"- {c.markdown()}" for c in self.checks]
         if self.notes:
-            out += [""] + [f"- {n}" for n in self.notes]
+            out += ["", "Notes:", ""] + [f"- {n}" for n in self.notes]
         return "\n".join(out)
 
 
 # -------------------------------------------------------------------- machine
+def _first_line(text: str) -> str:
+    # Open MPI's version string ends in a NUL byte; drop it and any padding.
+    lines = text.replace("\x00", "").strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
 def _mpi_versions() -> tuple[Optional[str], Optional[str]]:
     """(MPI library version first line, mpi4py version) without initialising MPI."""
     try:
@@ -410,14 +424,14 @@ def _mpi_versions() -> tuple[Optional[str], Optional[str]]:
     mod = sys.modules.get("mpi4py.MPI")
     if mod is not None:
         try:
-            return mod.Get_library_version().strip().splitlines()[0].strip(), mpi4py.__version__
+            return _first_line(mod.Get_library_version()), mpi4py.__version__
         except Exception:
             return None, mpi4py.__version__
     code = ("import mpi4py; mpi4py.rc.initialize = False; mpi4py.rc.finalize = False\n"
             "from mpi4py import MPI; print(MPI.Get_library_version().strip().splitlines()[0])")
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
-        lib = out.stdout.strip().rstrip(" ,") or None
+        lib = _first_line(out.stdout) or None
     except Exception:
         lib = None
     return lib, mpi4py.__version__
@@ -511,7 +525,7 @@ def markdown_report(
             out += [f"{h}# {table.title}", ""]
         out.append(table.format_markdown())
     if notes:
-        out += ["", "Notes:", ""] + [f"- {n}" for n in notes]
+        out += ["", "Run notes:", ""] + [f"- {n}" for n in notes]
     return "\n".join(out) + "\n"
 
 

@@ -263,3 +263,31 @@ def test_bad_command_lines_are_rejected(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "mpigroup", *args], capture_output=True, text=True,
                               timeout=60, cwd=tmp_path)
         assert proc.returncode != 0 and needle in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("np", [None, 1])
+def test_output_of_every_group_reaches_the_terminal(tmp_path, np):
+    """Open MPI's singleton forwards only the first spawned job's output; mpigroup relays the rest."""
+    import shutil
+    import subprocess
+    import sys
+    exe = tmp_path / "hello"
+    mpicc = os.path.join(sys.prefix, "bin", "mpicc")
+    subprocess.run([mpicc if os.path.exists(mpicc) else shutil.which("mpicc"), "-o", str(exe),
+                    os.path.join(os.path.dirname(__file__), "..", "examples", "mpi_hello.c")], check=True)
+    script = write_script(tmp_path, COMMON + """
+for i in range(3):
+    g = ProcessGroup(name=f"g{i}")
+    g.add_process(2, ProcessTemplate(print, args=(f"python-group-{i}",)))
+    g.add_process(1, ProcessTemplate("/bin/echo", args=[f"exec-group-{i}"]))
+    g.start(); g.join(timeout=60)
+w = ProcessGroup(pmi=True, name="w")
+w.add_process(2, ProcessTemplate(sys.argv[1]))
+w.start(); w.join(timeout=60)
+""")
+    proc = run_mpigroup(script, str(exe), np=np)
+    assert proc.returncode == 0, proc.stderr
+    for i in range(3):
+        assert proc.stdout.count(f"python-group-{i}") == 2
+        assert proc.stdout.count(f"exec-group-{i}") == 1
+    assert "allreduce sum=3 expected=3" in proc.stdout

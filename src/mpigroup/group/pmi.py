@@ -55,6 +55,12 @@ def start_pmi_world(group, slots) -> tuple[list[int], int]:
     order = [idx for _, idxs in group_by_host(hosts) for idx in idxs]
     specs = [_rank_spec(*slots[i]) for i in order]
     set_key = api.call("new_set_key", prefix="w")
+    if context.forward_output_through_head():
+        # singleton runs: the head relays default output from files it tails
+        for rank, spec in enumerate(specs):
+            for stream in ("stdout", "stderr"):
+                if spec[stream] is None:
+                    spec[stream] = os.path.join(ctx.run_dir, "out", f"{set_key}.{rank}.{stream}")
     puids_ranked = api.call("new_puids", n=len(slots))
     api.call("register_foreign_set", set_key=set_key, puids=puids_ranked, hosts=[hosts[i] for i in order])
     # member order for the group: slot order, mapped from rank order

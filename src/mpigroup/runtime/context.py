@@ -44,6 +44,20 @@ class RuntimeContext:
 _ctx: Optional[RuntimeContext] = None
 _lock = threading.Lock()
 
+# Captured at import, before MPI_Init can add variables of its own.
+LAUNCHED_BY_MPIEXEC = "PMIX_NAMESPACE" in os.environ or "OMPI_COMM_WORLD_SIZE" in os.environ
+
+
+def forward_output_through_head() -> bool:
+    """Whether workers' default output must travel to the head over MPI.
+
+    Open MPI's singleton DVM (a process not started by mpiexec) forwards the
+    output of the first spawned job only (seen with 5.0.11: later jobs'
+    stdout is silently lost). So without mpiexec the head prints its
+    workers' output itself; under mpiexec, PRRTE forwards it.
+    """
+    return not LAUNCHED_BY_MPIEXEC
+
 
 def current() -> RuntimeContext:
     """The runtime of this process, starting an embedded head if there is none."""
@@ -120,7 +134,7 @@ def bootstrap_initial() -> RuntimeContext:
     global _ctx
     isolated = os.environ.get("MPIGROUP_MPI_DEFAULTS") == "1" or (
         os.environ.get("PRTE_MCA_state_base_recoverable") == "1")
-    under_mpiexec = "PMIX_NAMESPACE" in os.environ or "OMPI_COMM_WORLD_SIZE" in os.environ
+    under_mpiexec = LAUNCHED_BY_MPIEXEC
     prepare_mpi_environment()
     from mpi4py import MPI
 

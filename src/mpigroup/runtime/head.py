@@ -38,6 +38,15 @@ from . import protocol as P
 from .shim import decode_status
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except OSError:
+            return
+
+
 @dataclass
 class MemberRecord:
     """The head's view of one spawned process."""
@@ -95,6 +104,9 @@ class Head:
         self._thread: Optional[threading.Thread] = None
         self._next_liveness = 0.0
         self._vanished: dict[int, float] = {}  # puid -> when its pid was first seen gone
+        self.out_dir = os.path.join(run_dir, "out")
+        os.makedirs(self.out_dir, exist_ok=True)
+        self._tail_offsets: dict[str, int] = {}
 
     # ------------------------------------------------------------------ ids
     def new_puids(self, n: int) -> list[int]:
@@ -108,7 +120,11 @@ class Head:
     # ---------------------------------------------------------------- spawn
     def spawn_python(self, members: list[P.MemberSpec], hosts: list[str], *, hidden: bool = False) -> list[int]:
         """Spawn one Python rank per MemberSpec on the given hosts; returns puids."""
+        from .context import forward_output_through_head
         from .spawn import spawn_python_set
+
+        for spec in members:
+            spec.forward_output = forward_output_through_head()
 
         set_key = self.new_set_key()
         ic, order = spawn_python_set(self, set_key, members, hosts)
@@ -203,6 +219,7 @@ class Head:
         while not self._stop.is_set():
             busy = self._poll_world(status)
             busy |= self._poll_sets(status)
+            busy |= self._tail_output_files()
             busy |= self._scan_status_files()
             if time.monotonic() >= self._next_liveness:
                 self._check_liveness()
@@ -254,6 +271,8 @@ class Head:
         with self._lock:
             if kind == "started":
                 rec.pid = msg[1]
+            elif kind == "output" and msg[1].startswith("forward-"):
+                _write_all(1 if msg[1] == "forward-stdout" else 2, msg[2])
             elif kind == "output":
                 (rec.stdout if msg[1] == "stdout" else rec.stderr).append(msg[2])
             elif kind == "finished":
@@ -298,6 +317,30 @@ class Head:
                 except (OSError, ValueError):
                     continue
                 self._set_pid(set_key, int(rank), info["pid"])
+                busy = True
+        return busy
+
+    def _tail_output_files(self, only: Optional[str] = None) -> bool:
+        """Relay output that PMI ranks of a singleton run write to run_dir/out."""
+        try:
+            names = os.listdir(self.out_dir)
+        except FileNotFoundError:
+            return False
+        busy = False
+        for name in names:
+            if only is not None and not name.startswith(only):
+                continue
+            path = os.path.join(self.out_dir, name)
+            offset = self._tail_offsets.get(name, 0)
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read()
+            except OSError:
+                continue
+            if data:
+                self._tail_offsets[name] = offset + len(data)
+                _write_all(2 if name.endswith(".stderr") else 1, data)
                 busy = True
         return busy
 
@@ -356,6 +399,8 @@ class Head:
             if sset is None or rank >= len(sset.members):
                 return
             rec = sset.members[rank]
+            if sset.intercomm is None:
+                self._tail_output_files(only=f"{set_key}.{rank}.")
             if rec.exitcode is None:
                 rec.exitcode = decode_status(raw)
             rec.state = "exited"

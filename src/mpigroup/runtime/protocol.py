@@ -73,6 +73,7 @@ class MemberSpec:
     label: bool = False
     group_name: str = ""
     sys_path: tuple = ()  # the spawner's sys.path, so targets import as they did there
+    forward_output: bool = False  # default output goes to the head over MPI (singleton runs)
 
 
 @dataclass

@@ -158,8 +158,8 @@ def run(run_dir: str, set_key: str) -> None:
 
     routing = OutputRouting()
     label = f"[{member.group_name or 'puid'} {member.puid} rank {rank}@{host}] " if member.label else None
-    routing.route(1, member.stdout, label=label, send=send_output)
-    routing.route(2, member.stderr, label=label, send=send_output)
+    routing.route(1, member.stdout, label=label, send=send_output, forward=member.forward_output)
+    routing.route(2, member.stderr, label=label, send=send_output, forward=member.forward_output)
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
 

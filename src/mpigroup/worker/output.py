@@ -14,11 +14,12 @@ from typing import Callable, Optional
 class _Pump(threading.Thread):
     """Reads a pipe and hands each chunk (or line) to a sink until EOF."""
 
-    def __init__(self, read_fd: int, sink: Callable[[bytes], None], by_line: bool) -> None:
+    def __init__(self, read_fd: int, sink: Callable[[bytes], None], by_line: bool, prefix: bytes = b"") -> None:
         super().__init__(daemon=True, name="mpigroup-output")
         self.read_fd = read_fd
         self.sink = sink
         self.by_line = by_line
+        self.prefix = prefix
 
     def run(self) -> None:
         pending = b""
@@ -34,10 +35,10 @@ class _Pump(threading.Thread):
                 continue
             pending += chunk
             *lines, pending = pending.split(b"\n")
-            for line in lines:
-                self.sink(line + b"\n")
+            if lines:  # whole lines only, one message per chunk read
+                self.sink(b"".join(self.prefix + line + b"\n" for line in lines))
         if pending:
-            self.sink(pending)
+            self.sink(self.prefix + pending)
         os.close(self.read_fd)
 
 
@@ -48,22 +49,26 @@ class OutputRouting:
         self._pumps: list[_Pump] = []
         self._write_fds: list[int] = []
 
-    def _pipe_to(self, fd: int, sink: Callable[[bytes], None], by_line: bool) -> None:
+    def _pipe_to(self, fd: int, sink: Callable[[bytes], None], by_line: bool, prefix: bytes = b"") -> None:
         read_fd, write_fd = os.pipe()
         os.dup2(write_fd, fd)
         os.close(write_fd)
-        pump = _Pump(read_fd, sink, by_line)
+        pump = _Pump(read_fd, sink, by_line, prefix)
         pump.start()
         self._pumps.append(pump)
         self._write_fds.append(fd)
 
-    def route(self, fd: int, mode, *, label: Optional[str], send: Callable[[str, bytes], None]) -> None:
+    def route(self, fd: int, mode, *, label: Optional[str], send: Callable[[str, bytes], None],
+              forward: bool = False) -> None:
+        """Point ``fd`` where ``mode`` says; ``forward`` sends default output to the head."""
         stream = "stdout" if fd == 1 else "stderr"
-        if mode is None:
+        if mode is None and forward:
+            self._pipe_to(fd, lambda data: send(f"forward-{stream}", data), by_line=True,
+                          prefix=(label or "").encode())
+        elif mode is None:
             if label:
                 original = os.dup(fd)
-                prefix = label.encode()
-                self._pipe_to(fd, lambda data: os.write(original, prefix + data), by_line=True)
+                self._pipe_to(fd, lambda data: os.write(original, data), by_line=True, prefix=label.encode())
         elif mode == "pipe":
             self._pipe_to(fd, lambda data: send(stream, data), by_line=False)
         elif mode == "devnull":
