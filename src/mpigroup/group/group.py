@@ -40,7 +40,11 @@ class ProcessGroup:
         policy: Optional[Policy] = None,
         name: Optional[str] = None,
         label_output: Optional[bool] = None,
+        *,
+        pmi_enabled: Optional[bool] = None,
     ) -> None:
+        if pmi_enabled is not None:  # Dragon's spelling, accepted so scripts port unchanged
+            pmi = pmi or bool(pmi_enabled)
         if policy is not None and not isinstance(policy, Policy):
             raise TypeError(f"policy must be a mpigroup.Policy, got {type(policy).__name__}")
         if walltime is not None and walltime <= 0:

@@ -1,0 +1,25 @@
+#!/bin/bash
+# PBS Pro / OpenPBS batch template for mpigroup. Submit with:  qsub scripts/submit_pbs.sh
+#
+# One initial rank per node (head + node agents); the head spawns the
+# workers. `mpigroup run` reads PBS_NODEFILE (one line per slot) to build
+# the mpiexec host list, so worker counts follow the allocation.
+#
+#PBS -N mpigroup-demo
+#PBS -l select=2:ncpus=64:mpiprocs=1     # 2 nodes, 1 initial rank each
+#PBS -l walltime=00:15:00
+#PBS -l place=scatter:exclusive
+#PBS -j oe
+# #PBS -l select=2:ncpus=64:ngpus=4:mpiprocs=1   # GPU nodes (see configs/polaris_4gpu.yaml)
+# #PBS -l filesystems=home:eagle                 # site-specific (e.g. Polaris)
+
+set -euo pipefail
+cd "${PBS_O_WORKDIR:-.}"
+
+source "${MPIGROUP_VENV:-.venv}/bin/activate"
+
+mpigroup info
+mpigroup run --dry-run examples/1_process_group.py
+mpigroup run --label-output examples/1_process_group.py
+NNODES=$(sort -u "$PBS_NODEFILE" | wc -l)
+mpigroup run examples/2_mpi_process_group.py --nranks "$((NNODES * 4))"
