@@ -206,7 +206,10 @@ def main(argv=None) -> int:
         case = f"N={n}"
         if {"mpigroup-python", "raw-spawn"} <= names:
             table.check(case, "mpigroup-python", "raw-spawn", RAW_SPAWN_LIMIT, "<=",
-                        "mpigroup-python within 1.3x of raw MPI spawn")
+                        "mpigroup-python within 1.3x of raw MPI spawn (raw ends at Disconnect)")
+        if {"mpigroup-python", "raw-spawn+exit"} <= names:
+            table.check(case, "mpigroup-python", "raw-spawn+exit", RAW_SPAWN_LIMIT, "<=",
+                        "mpigroup-python within 1.3x of raw MPI spawn, both waiting for process exit")
         if n >= MP_SPAWN_FROM and {"mpigroup-python", "mp-spawn"} <= names:
             table.check(case, "mpigroup-python", "mp-spawn", 1.0, "<",
                         f"mpigroup-python faster than multiprocessing spawn for N >= {MP_SPAWN_FROM}")

@@ -1,38 +1,53 @@
 """mpigroup: the Dragon programming model on the MPI stack every HPC site has.
 
-Importing this package never initialises MPI; the runtime starts when a
-process is launched with ``python -m mpigroup`` or on first use.
+Importing this package never initialises MPI, and it imports submodules only
+when a name is first used (PEP 562): every spawned worker imports
+``mpigroup``, so a light package import is paid once per process launched.
 """
 from __future__ import annotations
 
+import importlib
+
+TYPE_CHECKING = False  # avoids importing typing in every spawned worker
+
 __version__ = "0.1.0"
 
-from .errors import (
-    ConfigError,
-    MPIGroupError,
-    PolicyError,
-    ProcessGroupError,
-    RemoteError,
-    RuntimeNotStarted,
-)
-from .group import Process, ProcessGroup, ProcessTemplate
-from .policy import Policy
-from .system import Node, System, cpu_count, current_allocation
+_EXPORTS = {
+    "ConfigError": "mpigroup.errors",
+    "MPIGroupError": "mpigroup.errors",
+    "PolicyError": "mpigroup.errors",
+    "ProcessGroupError": "mpigroup.errors",
+    "RemoteError": "mpigroup.errors",
+    "RuntimeNotStarted": "mpigroup.errors",
+    "Process": "mpigroup.group",
+    "ProcessGroup": "mpigroup.group",
+    "ProcessTemplate": "mpigroup.group",
+    "Policy": "mpigroup.policy",
+    "Node": "mpigroup.system",
+    "System": "mpigroup.system",
+    "cpu_count": "mpigroup.system",
+    "current_allocation": "mpigroup.system",
+}
 
-__all__ = [
-    "ConfigError",
-    "MPIGroupError",
-    "Node",
-    "Policy",
-    "PolicyError",
-    "Process",
-    "ProcessGroup",
-    "ProcessGroupError",
-    "ProcessTemplate",
-    "RemoteError",
-    "RuntimeNotStarted",
-    "System",
-    "cpu_count",
-    "current_allocation",
-    "__version__",
-]
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mpigroup' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real names
+    from .errors import (ConfigError, MPIGroupError, PolicyError, ProcessGroupError, RemoteError,
+                         RuntimeNotStarted)
+    from .group import Process, ProcessGroup, ProcessTemplate
+    from .policy import Policy
+    from .system import Node, System, cpu_count, current_allocation

@@ -21,7 +21,6 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -100,6 +99,8 @@ def prepare_mpi_environment() -> dict:
 
 
 def _new_run_dir() -> str:
+    import tempfile
+
     run_dir = tempfile.mkdtemp(prefix=f"mpigroup-{os.getpid()}-")
     os.makedirs(os.path.join(run_dir, "status"), exist_ok=True)
     return run_dir

@@ -26,7 +26,8 @@ import sys
 SH_SHIM = (
     'exec 3>&2 2>/dev/null\n'
     'd="$1"; k="$2"; shift 2\n'
-    'env "$@" "$0" -m mpigroup.worker "$d" "$k" 2>&3 3>&- &\n'
+    '[ $# -gt 0 ] && export "$@"\n'
+    '"$0" -m mpigroup.worker "$d" "$k" 2>&3 3>&- &\n'
     'wait $!\n'
     's=$?\n'
     'f="$d/status/$k.${PMIX_RANK:-${PMI_RANK:-0}}"\n'

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -84,13 +83,14 @@ def _run_python(member) -> tuple[int, Optional[tuple]]:
         return 1, (type(exc).__qualname__, str(exc), tb)
 
 
-_child: Optional[subprocess.Popen] = None
+_child = None  # subprocess.Popen of an executable target
 
 
 def _run_exec(member) -> tuple[int, Optional[tuple]]:
     """Run a non-MPI executable as a child that dies with this rank."""
     global _child
     import ctypes
+    import subprocess
 
     libc = ctypes.CDLL(None, use_errno=True)
 
@@ -131,7 +131,7 @@ def _leave_pmix() -> None:
 
 
 def run(run_dir: str, set_key: str) -> None:
-    from mpi4py import MPI
+    from mpi4py import MPI  # first: the head's spawn waits for our MPI_Init
 
     from ..runtime import context
     from ..runtime import protocol as P
