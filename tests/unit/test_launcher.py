@@ -189,7 +189,7 @@ def test_build_run_command_local_and_passthrough():
         argv, add = build_run_command(target, allocation=LOCAL, mpiexec="mpiexec",
                                       python="py", base_env={})
         assert argv[:3] == ["mpiexec", "-n", "1"] and "--host" not in argv
-        assert argv[3:] == ["py", "-m", "mpigroup", *target]
+        assert argv[3:5] == ["--bind-to", "none"] and argv[5:] == ["py", "-m", "mpigroup", *target]
         assert add["MPIGROUP_ALLOCATION_HOSTS"] == "laptop:8"
 
 

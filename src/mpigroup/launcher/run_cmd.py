@@ -38,8 +38,10 @@ def build_run_command(
     """
     if not target_argv:
         raise ValueError("nothing to run: give a script, -m module or -c code")
+    # --bind-to none: the head runs the user's script and must not be pinned
+    # to one core; workers bind themselves from their policies.
     if allocation.kind == "local":
-        argv = [mpiexec, "-n", "1"]
+        argv = [mpiexec, "-n", "1", "--bind-to", "none"]
     else:
         if not allocation.hosts:
             raise ValueError(f"{allocation.kind} allocation has no hosts")
@@ -47,6 +49,7 @@ def build_run_command(
             mpiexec,
             "-n", str(allocation.num_hosts),
             "--map-by", "ppr:1:node",
+            "--bind-to", "none",
             "--host", allocation.host_spec(),
         ]
     argv += list(extra_mpiexec_args)
