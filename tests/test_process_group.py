@@ -291,3 +291,24 @@ w.start(); w.join(timeout=60)
         assert proc.stdout.count(f"python-group-{i}") == 2
         assert proc.stdout.count(f"exec-group-{i}") == 1
     assert "allreduce sum=3 expected=3" in proc.stdout
+
+
+@pytest.mark.parametrize("vendor,var", [("nvidia", "CUDA_VISIBLE_DEVICES"), ("amd", "ROCR_VISIBLE_DEVICES"),
+                                        ("intel", "ZE_AFFINITY_MASK")])
+def test_gpu_policies_set_the_vendor_visibility_variable(tmp_path, vendor, var):
+    """GPU placement end to end; MPIGROUP_GPUS declares the node's GPUs (no GPU on CI machines)."""
+    script = write_script(tmp_path, COMMON + """
+def show(path, var):
+    import os
+    with open(f"{path}/gpu.{os.environ['MPIGROUP_PUID']}", "w") as fh:
+        fh.write(os.environ.get(var, "unset"))
+policies = System().gpu_policies()
+pg = ProcessGroup(name="gpus")
+for pol in policies:
+    pg.add_process(1, ProcessTemplate(show, args=(sys.argv[1], sys.argv[2]), policy=pol))
+pg.start(); pg.join(timeout=60)
+emit(seen=[open(f"{sys.argv[1]}/gpu.{p}").read() for p in pg.puids], node=[Node(0).num_gpus, Node(0).gpu_vendor])
+""")
+    res = results(run_mpigroup(script, str(tmp_path), var, env={"MPIGROUP_GPUS": f"{vendor}:0-2"}))
+    assert res["seen"] == ["0", "1", "2"]
+    assert res["node"] == [3, vendor]

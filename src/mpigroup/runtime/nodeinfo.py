@@ -65,8 +65,31 @@ def _pci_vendor_gpus(vendor_id: str) -> int:
     return count
 
 
+def parse_gpu_override(text: str) -> tuple[list[int], Optional[str]]:
+    """Parse ``MPIGROUP_GPUS``: ``"nvidia:0,1,2,3"``, ``"amd:0-7"``, ``"intel:0-11"`` or ``"none"``."""
+    text = text.strip()
+    if text.lower() in ("", "none", "0"):
+        return [], None
+    vendor, sep, ids = text.partition(":")
+    vendor = vendor.strip().lower()
+    if not sep or vendor not in ("nvidia", "amd", "intel"):
+        raise ValueError(f"MPIGROUP_GPUS={text!r}: expected VENDOR:IDS with VENDOR nvidia, amd or intel, "
+                         "e.g. 'nvidia:0-3'")
+    try:
+        return parse_cpu_list(ids), vendor
+    except ValueError:
+        raise ValueError(f"MPIGROUP_GPUS={text!r}: bad id list {ids!r}") from None
+
+
 def detect_gpus() -> tuple[list[int], Optional[str]]:
-    """Return (gpu ids, vendor) for the physical GPUs of this node."""
+    """Return (gpu ids, vendor) for the physical GPUs of this node.
+
+    ``MPIGROUP_GPUS`` overrides detection (containers that hide the driver's
+    /proc entries, or nodes whose devices the site wants to restrict).
+    """
+    override = os.environ.get("MPIGROUP_GPUS")
+    if override is not None:
+        return parse_gpu_override(override)
     nvidia = sorted(glob.glob("/proc/driver/nvidia/gpus/*"))
     if nvidia:
         return list(range(len(nvidia))), "nvidia"
