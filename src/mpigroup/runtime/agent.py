@@ -8,41 +8,20 @@ idle agents cost almost no CPU.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 
 from mpi4py import MPI
 
 from . import protocol as P
+from .shim import collect_status_files
 
 
 def _forward_status_files(world, status_dir: str) -> bool:
-    try:
-        names = os.listdir(status_dir)
-    except FileNotFoundError:
-        return False
-    busy = False
-    for name in names:
-        path = os.path.join(status_dir, name)
-        try:
-            if name.endswith(".exit"):
-                set_key, rank = name[:-5].rsplit(".", 1)
-                with open(path) as fh:
-                    raw = int(fh.read().strip() or "0")
-                os.unlink(path)
-                world.send(("exited", set_key, int(rank), raw), dest=0, tag=P.TAG_AGENT)
-                busy = True
-            elif name.endswith(".pid"):
-                set_key, rank = name[:-4].rsplit(".", 1)
-                with open(path) as fh:
-                    pid = json.load(fh)["pid"]
-                os.unlink(path)
-                world.send(("pid", set_key, int(rank), pid), dest=0, tag=P.TAG_AGENT)
-                busy = True
-        except (OSError, ValueError, KeyError):
-            continue
-    return busy
+    events = collect_status_files(status_dir)
+    for event in events:
+        world.send(event, dest=0, tag=P.TAG_AGENT)
+    return bool(events)
 
 
 def run_agent(run_dir: str, is_leader: bool) -> int:

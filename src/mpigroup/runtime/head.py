@@ -35,7 +35,7 @@ from mpi4py import MPI
 
 from ..topology import Allocation
 from . import protocol as P
-from .shim import decode_status
+from .shim import collect_status_files, decode_status
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -294,31 +294,13 @@ class Head:
 
     # ------------------------------------------------------- exit detection
     def _scan_status_files(self) -> bool:
-        try:
-            names = os.listdir(self.status_dir)
-        except FileNotFoundError:
-            return False
-        busy = False
-        for name in names:
-            if name.endswith(".exit"):
-                set_key, rank = name[:-5].rsplit(".", 1)
-                raw = self._read_and_remove(name)
-                if raw is not None:
-                    self._mark_exited(set_key, int(rank), raw)
-                    busy = True
-            elif name.endswith(".pid"):
-                set_key, rank = name[:-4].rsplit(".", 1)
-                try:
-                    import json
-
-                    with open(os.path.join(self.status_dir, name)) as fh:
-                        info = json.load(fh)
-                    os.unlink(os.path.join(self.status_dir, name))
-                except (OSError, ValueError):
-                    continue
-                self._set_pid(set_key, int(rank), info["pid"])
-                busy = True
-        return busy
+        events = collect_status_files(self.status_dir)
+        for kind, set_key, rank, value in events:
+            if kind == "exited":
+                self._mark_exited(set_key, rank, value)
+            else:
+                self._set_pid(set_key, rank, value)
+        return bool(events)
 
     def _tail_output_files(self, only: Optional[str] = None) -> bool:
         """Relay output that PMI ranks of a singleton run write to run_dir/out."""
@@ -375,16 +357,6 @@ class Head:
                         rec.error = ("ProcessLost", "process vanished without an exit status "
                                      "(killed together with its launch shim?)", "")
                     self.changed.notify_all()
-
-    def _read_and_remove(self, name: str) -> Optional[int]:
-        path = os.path.join(self.status_dir, name)
-        try:
-            with open(path) as fh:
-                raw = int(fh.read().strip() or "0")
-            os.unlink(path)
-            return raw
-        except (OSError, ValueError):
-            return None
 
     def _set_pid(self, set_key: str, rank: int, pid: int) -> None:
         with self._lock:

@@ -57,6 +57,34 @@ def decode_status(raw: int) -> int:
     return raw
 
 
+def collect_status_files(status_dir: str) -> list[tuple[str, str, int, int]]:
+    """Read and remove what the shims wrote: [("exited"|"pid", set_key, rank, value)].
+
+    Files are written atomically (tmp + rename), so a name ending in .exit or
+    .pid is always complete. Used by the head and by node agents.
+    """
+    try:
+        names = os.listdir(status_dir)
+    except FileNotFoundError:
+        return []
+    events = []
+    for name in names:
+        stem, dot, kind = name.rpartition(".")
+        if kind not in ("exit", "pid") or not dot:
+            continue
+        path = os.path.join(status_dir, name)
+        try:
+            with open(path) as fh:
+                text = fh.read()
+            os.unlink(path)
+            set_key, rank = stem.rsplit(".", 1)
+            value = int(text.strip() or "0") if kind == "exit" else int(json.loads(text)["pid"])
+        except (OSError, ValueError, KeyError):
+            continue
+        events.append(("exited" if kind == "exit" else "pid", set_key, int(rank), value))
+    return events
+
+
 def _write_atomic(path: str, text: str) -> None:
     with open(path + ".tmp", "w") as fh:
         fh.write(text)
