@@ -3,8 +3,10 @@
 Every run carries a unique MPIGROUP_TEST_TAG in its environment; spawned
 ranks inherit it, so the process table tells whether anything survived.
 """
+import glob
 import os
 import signal
+import tempfile
 import subprocess
 import sys
 import time
@@ -14,6 +16,10 @@ import pytest
 
 from helpers import processes_with_tag, run_mpigroup, wait_no_processes, write_script
 from mpigroup.launcher.env import mpiexec_path
+
+def run_dirs() -> set:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "mpigroup-*")))
+
 
 SLEEPY = """
 import sys, time
@@ -34,15 +40,18 @@ pg.join()
 @pytest.mark.parametrize("np", [None, 2])
 def test_unhandled_exception_exits_nonzero_and_cleans_up(tmp_path, np):
     tag = uuid.uuid4().hex
+    before = run_dirs()
     proc = run_mpigroup(write_script(tmp_path, SLEEPY), "crash", np=np, tag=tag, timeout=120)
     assert proc.returncode != 0
     assert "user script failed on purpose" in proc.stderr
     assert wait_no_processes(tag) == []
+    assert run_dirs() - before == set()
 
 
 @pytest.mark.parametrize("np", [None, 2])
 def test_ctrl_c_stops_every_process(tmp_path, np):
     tag = uuid.uuid4().hex
+    before = run_dirs()
     script = write_script(tmp_path, SLEEPY)
     cmd = [sys.executable, "-m", "mpigroup", str(script)]
     if np:
@@ -62,6 +71,7 @@ def test_ctrl_c_stops_every_process(tmp_path, np):
         pytest.fail("run did not end after SIGINT")
     assert proc.returncode != 0
     assert wait_no_processes(tag) == []
+    assert run_dirs() - before == set()  # the run directory went too
 
 
 def test_killed_worker_is_reported_and_run_ends_clean(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import signal
 import sys
 import traceback
 from typing import Optional
@@ -58,15 +59,30 @@ def run_program(kind: str, what: str, prog_argv: list[str]) -> None:
         exec(compile(what, "<string>", "exec"), {"__name__": "__main__"})
 
 
+class _Terminated(BaseException):
+    """SIGTERM (mpiexec passes Ctrl-C on as SIGTERM) turned into an orderly exit."""
+
+
+def _raise_terminated(signum, _frame) -> None:
+    raise _Terminated(signum)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     kind, what, prog_argv = parse(argv)
     from ..runtime import context
 
     ctx = context.bootstrap_initial()
+    # mpiexec answers Ctrl-C with SIGTERM to every rank, then SIGKILL: clean up
+    # on SIGTERM at once (quick shutdown) instead of dying mid-way
+    signal.signal(signal.SIGTERM, _raise_terminated)
     if ctx.role == "agent":
-        return context.agent_main()
+        try:
+            return context.agent_main()
+        except _Terminated:
+            return 128 + signal.SIGTERM
     code = 0
+    patience, urgent = 3.0, False
     try:
         run_program(kind, what, prog_argv)
     except SystemExit as exc:
@@ -75,14 +91,18 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(exc.code, file=sys.stderr)
     except KeyboardInterrupt:
         print("mpigroup: interrupted", file=sys.stderr)
-        code = 130
+        code, patience = 130, 1.0
+    except _Terminated:
+        print("mpigroup: terminated", file=sys.stderr)
+        code, urgent = 128 + signal.SIGTERM, True
     except BaseException:
         traceback.print_exc()
         code = 1
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        context.shutdown_head()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        context.shutdown_head(patience, urgent=urgent)
     # The agents were told to stop; the head's own exit status is what
     # mpiexec reports (spawned ranks always leave their shims with 0).
     return code

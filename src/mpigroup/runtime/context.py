@@ -184,23 +184,34 @@ def install_worker(parent, boot) -> RuntimeContext:
     return _ctx
 
 
-def shutdown_head(patience: float = 3.0) -> None:
-    """Stop every live process of the run, stop the agents, remove the run dir."""
+def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
+    """Stop every live process of the run, stop the agents, remove the run dir.
+
+    ``urgent`` (the launcher is terminating the job and will SIGKILL us soon):
+    SIGKILL every live process and remove the run dir without waiting.
+    """
     global _ctx
     ctx = _ctx
     if ctx is None or ctx.role != "head" or ctx.head is None:
         return
     head = ctx.head
     ctx.head = None
+    if urgent:
+        import signal as _signal
+
+        head.signal(head.live_puids(), _signal.SIGKILL)
+        shutil.rmtree(ctx.run_dir, ignore_errors=True)
+        head.stop()
+        return
     try:
         stubborn = head.terminate_all(patience)
         if stubborn:
             print(f"mpigroup: processes {stubborn} did not exit", file=sys.stderr)
     finally:
+        shutil.rmtree(ctx.run_dir, ignore_errors=True)  # first: a launcher may SIGKILL us soon
         head.stop()
         head.stop_agents()
         head.free_sets()
-        shutil.rmtree(ctx.run_dir, ignore_errors=True)
 
 
 def agent_main() -> int:

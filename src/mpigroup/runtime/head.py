@@ -94,6 +94,7 @@ class Head:
         self.hostname = MPI.Get_processor_name()
         self.agent_hosts = agent_hosts  # world rank -> hostname (leaders only)
         self._lock = threading.RLock()
+        self._spawn_lock = threading.Lock()  # one MPI_Comm_spawn at a time (a singleton starts its DVM on the first)
         self.changed = threading.Condition(self._lock)
         self.members: dict[int, MemberRecord] = {}
         self.sets: dict[str, SpawnSet] = {}
@@ -127,7 +128,8 @@ class Head:
             spec.forward_output = forward_output_through_head()
 
         set_key = self.new_set_key()
-        ic, order = spawn_python_set(self, set_key, members, hosts)
+        with self._spawn_lock:
+            ic, order = spawn_python_set(self, set_key, members, hosts)
         records = []
         with self._lock:
             for rank, idx in enumerate(order):
