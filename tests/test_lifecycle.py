@@ -18,7 +18,9 @@ from helpers import processes_with_tag, run_mpigroup, wait_no_processes, write_s
 from mpigroup.launcher.env import mpiexec_path
 
 def run_dirs() -> set:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "mpigroup-*")))
+    """Run directories: in the temp dir (singleton) or in PRRTE's per-job directory (mpiexec)."""
+    tmp = tempfile.gettempdir()
+    return set(glob.glob(os.path.join(tmp, "mpigroup-*")) + glob.glob(os.path.join(tmp, "ompi.*", "mpigroup-*")))
 
 
 SLEEPY = """
@@ -96,3 +98,26 @@ except ProcessGroupError as exc:
     assert proc.returncode == 0, proc.stderr
     assert "REPORTED" in proc.stdout and "exited with -9" in proc.stdout
     assert wait_no_processes(tag) == []  # the surviving sleeper was stopped at shutdown
+
+
+def test_killing_the_head_ends_the_whole_job(tmp_path):
+    """SIGKILL of rank 0 under mpiexec: agents and workers notice and leave; nothing hangs."""
+    tag = uuid.uuid4().hex
+    before = run_dirs()
+    script = write_script(tmp_path, SLEEPY)
+    cmd = [mpiexec_path(os.environ), "-n", "2", sys.executable, "-m", "mpigroup", str(script)]
+    env = dict(os.environ, MPIGROUP_TEST_TAG=tag)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=tmp_path)
+    assert "STARTED" in proc.stdout.readline()
+    head = [p for p in processes_with_tag(tag) if str(script) in " ".join(p.cmdline())
+            and not p.cmdline()[0].endswith(("mpiexec", "prterun", "mpirun"))]
+    head_pid = min(p.pid for p in head)  # rank 0 starts first
+    os.kill(head_pid, signal.SIGKILL)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("job hung after its head was killed")
+    assert wait_no_processes(tag, timeout=15) == []
+    assert run_dirs() - before == set()

@@ -74,7 +74,7 @@ def start_pmi_world(group, slots) -> tuple[list[int], int]:
     member = P.MemberSpec(
         puid=proxy_puid,
         target_kind="python",
-        target=cloudpickle.dumps((proxy_main, (ctx.run_dir, set_key, specs, [hosts[i] for i in order]), {})),
+        target=cloudpickle.dumps((proxy_main, (ctx.run_dirs, set_key, specs, [hosts[i] for i in order]), {})),
         cwd=os.getcwd(),
         env={},
         stdout=None,
@@ -90,7 +90,7 @@ def start_pmi_world(group, slots) -> tuple[list[int], int]:
     return by_slot, proxy_puid
 
 
-def proxy_main(run_dir: str, set_key: str, specs: list, hosts: list) -> None:
+def proxy_main(run_dirs: dict, set_key: str, specs: list, hosts: list) -> None:
     """Runs inside the proxy rank: spawn the world, then wait in a niced disconnect."""
     from ..runtime.spawn import forwarded_env, group_by_host, spawn_exec_world
 
@@ -103,7 +103,7 @@ def proxy_main(run_dir: str, set_key: str, specs: list, hosts: list) -> None:
         chunk = specs[first:first + len(idxs)]
         entries.append((first, base64.b64encode(json.dumps(chunk).encode()).decode()))
         first += len(idxs)
-    intercomm = spawn_exec_world(run_dir, set_key, entries, [h for h, _ in groups], [len(i) for _, i in groups])
+    intercomm = spawn_exec_world(run_dirs, set_key, entries, [h for h, _ in groups], [len(i) for _, i in groups])
     os.nice(19)
     try:
         intercomm.Disconnect()

@@ -80,7 +80,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         try:
             return context.agent_main()
         except _Terminated:
-            return 128 + signal.SIGTERM
+            # the launcher is tearing the job down and may SIGKILL the head
+            # before it cleans up: remove the run dir here too, skip MPI_Finalize
+            context.remove_run_dir(ctx.run_dir)
+            os._exit(128 + signal.SIGTERM)
     code = 0
     patience, urgent = 3.0, False
     try:

@@ -9,7 +9,8 @@ idle agents cost almost no CPU.
 from __future__ import annotations
 
 import os
-import shutil
+import sys
+import time
 
 from mpi4py import MPI
 
@@ -24,14 +25,45 @@ def _forward_status_files(world, status_dir: str) -> bool:
     return bool(events)
 
 
-def run_agent(run_dir: str, is_leader: bool) -> int:
+def _head_alive(head_pid) -> bool:
+    if head_pid is None:
+        return True  # on another host: a dead head shows up as an MPI error instead
+    try:
+        os.kill(head_pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _leave(reason: str, run_dir: str) -> None:
+    """Exit now, without MPI_Finalize: it would wait forever for the dead head."""
+    print(f"mpigroup agent: {reason}; leaving", file=sys.stderr, flush=True)
+    from .context import remove_run_dir
+
+    remove_run_dir(run_dir)  # the head cannot remove it any more
+    os._exit(1)
+
+
+def run_agent(run_dir: str, is_leader: bool, head_pid=None) -> int:
+    """Serve until "shutdown"; leave with status 1 if the head dies (never hang a job)."""
     world = MPI.COMM_WORLD
     status_dir = os.path.join(run_dir, "status")
     backoff = P.Backoff(initial=1e-3, maximum=50e-3)
+    next_check = time.monotonic() + 1.0
     try:
         while True:
             busy = False
-            if world.Iprobe(0, P.TAG_CONTROL):
+            if time.monotonic() >= next_check:
+                if not _head_alive(head_pid):
+                    _leave("the head is gone", run_dir)
+                next_check = time.monotonic() + 1.0
+            try:
+                has_control = world.Iprobe(0, P.TAG_CONTROL)
+            except MPI.Exception as exc:  # ULFM: the head failed
+                _leave(f"lost the head ({exc.Get_error_string()})", run_dir)
+            if has_control:
                 msg = world.recv(source=0, tag=P.TAG_CONTROL)
                 busy = True
                 if msg[0] == "shutdown":
@@ -49,4 +81,6 @@ def run_agent(run_dir: str, is_leader: bool) -> int:
                 backoff.sleep()
     finally:
         if is_leader:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            from .context import remove_run_dir
+
+            remove_run_dir(run_dir)

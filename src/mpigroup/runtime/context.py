@@ -38,6 +38,7 @@ class RuntimeContext:
     run_dir: str
     puid: int = 0  # 0 for the head and agents
     head: Any = None  # Head instance on the head
+    run_dirs: dict = None  # hostname -> that node's run directory
 
 
 _ctx: Optional[RuntimeContext] = None
@@ -98,10 +99,24 @@ def prepare_mpi_environment() -> dict:
     return added
 
 
+def _run_base() -> str:
+    """Where run directories go: inside the PMIx server's directory when there is one.
+
+    mpiexec answers Ctrl-C with SIGTERM and, 4 ms later, SIGKILL to every
+    rank (seen with strace), too soon for any cleanup of ours. PRRTE removes
+    its PMIX_SERVER_TMPDIR recursively when the job ends, even then, so a run
+    directory inside it can never leak.
+    """
+    import tempfile
+
+    base = os.environ.get("PMIX_SERVER_TMPDIR")
+    return base if base and os.path.isdir(base) else tempfile.gettempdir()
+
+
 def _new_run_dir() -> str:
     import tempfile
 
-    run_dir = tempfile.mkdtemp(prefix=f"mpigroup-{os.getpid()}-")
+    run_dir = tempfile.mkdtemp(prefix=f"mpigroup-{os.getpid()}-", dir=_run_base())
     os.makedirs(os.path.join(run_dir, "status"), exist_ok=True)
     return run_dir
 
@@ -114,17 +129,18 @@ def _start_embedded_head() -> RuntimeContext:
 
     node = local_node(0)
     allocation = Allocation.of([node])
-    return _install_head(MPI.COMM_SELF, allocation, _new_run_dir(), {}, node.hostname)
+    run_dir = _new_run_dir()
+    return _install_head(MPI.COMM_SELF, allocation, {node.hostname: run_dir}, {}, node.hostname)
 
 
-def _install_head(world, allocation: Allocation, run_dir: str, agent_hosts: dict, hostname: str) -> RuntimeContext:
+def _install_head(world, allocation: Allocation, run_dirs: dict, agent_hosts: dict, hostname: str) -> RuntimeContext:
     global _ctx
     from .api import HeadAPI
     from .head import Head
 
-    head = Head(allocation, run_dir, agent_hosts, world=world)
+    head = Head(allocation, run_dirs, hostname, agent_hosts, world=world)
     head.start()
-    ctx = RuntimeContext("head", HeadAPI(head), allocation, hostname, run_dir, 0, head)
+    ctx = RuntimeContext("head", HeadAPI(head), allocation, hostname, run_dirs[hostname], 0, head, run_dirs)
     _ctx = ctx
     atexit.register(shutdown_head)
     return ctx
@@ -150,26 +166,31 @@ def bootstrap_initial() -> RuntimeContext:
         )
     world = MPI.COMM_WORLD
     rank = world.Get_rank()
-    reports = world.gather(local_node(0), root=0)
+    reports = world.gather((local_node(0), _run_base()), root=0)
     payload = None
     if rank == 0:
         hosts: dict[str, NodeDesc] = {}
         leaders: dict[int, str] = {}
-        for wrank, node in enumerate(reports):
+        bases: dict[str, str] = {}
+        for wrank, (node, base) in enumerate(reports):
+            bases.setdefault(node.hostname, base)
             if node.hostname not in hosts:
                 hosts[node.hostname] = NodeDesc(
                     len(hosts), node.hostname, node.cpus, node.gpus, node.gpu_vendor, node.physical_mem
                 )
                 if wrank != 0:
                     leaders[wrank] = node.hostname
-        payload = (Allocation.of(list(hosts.values())), _new_run_dir(), leaders)
-    allocation, run_dir, leaders = world.bcast(payload, root=0)
+        name = os.path.basename(_new_run_dir())  # same name on every node, under each node's base
+        run_dirs = {host: os.path.join(base, name) for host, base in bases.items()}
+        payload = (Allocation.of(list(hosts.values())), run_dirs, leaders, (socket.gethostname(), os.getpid()))
+    allocation, run_dirs, leaders, head_at = world.bcast(payload, root=0)
     hostname = socket.gethostname()
     if rank == 0:
-        return _install_head(world, allocation, run_dir, leaders, hostname)
+        return _install_head(world, allocation, run_dirs, leaders, hostname)
+    run_dir = run_dirs[hostname]
     os.makedirs(os.path.join(run_dir, "status"), exist_ok=True)
-    _ctx = RuntimeContext("agent", None, allocation, hostname, run_dir)
-    _ctx.head = rank in leaders  # reuse slot: is this agent its host's leader
+    _ctx = RuntimeContext("agent", None, allocation, hostname, run_dir, run_dirs=run_dirs)
+    _ctx.head = (rank in leaders, head_at)  # agent: (is its host's leader, (head host, head pid))
     return _ctx
 
 
@@ -179,9 +200,32 @@ def install_worker(parent, boot) -> RuntimeContext:
     from .api import RemoteHeadAPI
 
     _ctx = RuntimeContext(
-        "worker", RemoteHeadAPI(parent, 0), boot.allocation, socket.gethostname(), boot.run_dir, boot.member.puid
+        "worker", RemoteHeadAPI(parent, 0), boot.allocation, socket.gethostname(), boot.run_dir, boot.member.puid,
+        run_dirs=boot.run_dirs,
     )
     return _ctx
+
+
+def remove_run_dir(path: str, attempts: int = 10, delay: float = 0.05) -> None:
+    """Remove a run directory even while dying ranks' shims still write into it.
+
+    The directory is first renamed away (atomic), so a shim that writes its
+    status during the removal fails instead of refilling it; a retry loop
+    covers writes already under way.
+    """
+    import time
+
+    doomed = f"{path}.removing"
+    try:
+        os.rename(path, doomed)  # atomic: late shim writes now fail instead of refilling it
+    except OSError:
+        pass  # gone already, or another rank of this run renamed it first
+    for _ in range(attempts):
+        for victim in (doomed, path):
+            shutil.rmtree(victim, ignore_errors=True)
+        if not (os.path.exists(doomed) or os.path.exists(path)):
+            return
+        time.sleep(delay)
 
 
 def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
@@ -199,8 +243,8 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
     if urgent:
         import signal as _signal
 
+        remove_run_dir(ctx.run_dir)  # before the kills: dying shims write into it
         head.signal(head.live_puids(), _signal.SIGKILL)
-        shutil.rmtree(ctx.run_dir, ignore_errors=True)
         head.stop()
         return
     try:
@@ -208,7 +252,7 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
         if stubborn:
             print(f"mpigroup: processes {stubborn} did not exit", file=sys.stderr)
     finally:
-        shutil.rmtree(ctx.run_dir, ignore_errors=True)  # first: a launcher may SIGKILL us soon
+        remove_run_dir(ctx.run_dir)  # first: a launcher may SIGKILL us soon
         head.stop()
         head.stop_agents()
         head.free_sets()
@@ -220,4 +264,5 @@ def agent_main() -> int:
 
     ctx = _ctx
     assert ctx is not None and ctx.role == "agent"
-    return run_agent(ctx.run_dir, bool(ctx.head))
+    is_leader, (head_host, head_pid) = ctx.head
+    return run_agent(ctx.run_dir, is_leader, head_pid if head_host == ctx.hostname else None)

@@ -86,12 +86,14 @@ class SpawnSet:
 class Head:
     """Rank 0's services. One instance per runtime, created at bootstrap."""
 
-    def __init__(self, allocation: Allocation, run_dir: str, agent_hosts: dict[int, str], world=None) -> None:
+    def __init__(self, allocation: Allocation, run_dirs: dict[str, str], hostname: str,
+                 agent_hosts: dict[int, str], world=None) -> None:
         self.world = world if world is not None else MPI.COMM_SELF
         self.allocation = allocation
-        self.run_dir = run_dir
+        self.run_dirs = run_dirs
+        run_dir = self.run_dir = run_dirs[hostname]
         self.status_dir = os.path.join(run_dir, "status")
-        self.hostname = MPI.Get_processor_name()
+        self.hostname = hostname
         self.agent_hosts = agent_hosts  # world rank -> hostname (leaders only)
         self._lock = threading.RLock()
         self._spawn_lock = threading.Lock()  # one MPI_Comm_spawn at a time (a singleton starts its DVM on the first)
@@ -140,7 +142,8 @@ class Head:
             self.sets[set_key] = SpawnSet(set_key, ic, records)
             self.changed.notify_all()
         for rank, idx in enumerate(order):
-            boot = P.BootPayload(members[idx], self.allocation, self.hostname, os.getpid(), self.run_dir)
+            boot = P.BootPayload(members[idx], self.allocation, self.hostname, os.getpid(),
+                                 self.run_dirs.get(hosts[idx], self.run_dir), self.run_dirs)
             ic.send(boot, dest=rank, tag=P.TAG_BOOT)
         return [m.puid for m in members]
 

@@ -84,4 +84,5 @@ class BootPayload:
     allocation: Any  # topology.Allocation
     head_host: str
     head_pid: int
-    run_dir: str
+    run_dir: str  # this rank's node
+    run_dirs: dict  # hostname -> run directory on that node

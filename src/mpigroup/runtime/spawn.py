@@ -60,27 +60,28 @@ def _spawn(commands, argvs, counts, infos) -> Any:
 def spawn_python_set(head, set_key: str, members: Sequence[Any], hosts: Sequence[str]):
     """Spawn Python worker ranks; returns (intercomm, member index per rank)."""
     env_args = [f"{k}={v}" for k, v in sorted(forwarded_env().items())]
-    command, argv = python_rank_command(sys.executable, head.run_dir, set_key, env_args)
     groups = group_by_host(hosts)
     order = [idx for _, idxs in groups for idx in idxs]
+    commands = [python_rank_command(sys.executable, head.run_dirs.get(host, head.run_dir), set_key, env_args)
+                for host, _ in groups]
     ic = _spawn(
-        [command] * len(groups),
-        [argv] * len(groups),
+        [command for command, _ in commands],
+        [argv for _, argv in commands],
         [len(idxs) for _, idxs in groups],
         [_info_for_host(host) for host, _ in groups],
     )
     return ic, order
 
 
-def spawn_exec_world(run_dir: str, set_key: str, entries, hosts: Sequence[str], counts: Sequence[int]):
+def spawn_exec_world(run_dirs: dict, set_key: str, entries, hosts: Sequence[str], counts: Sequence[int]):
     """Spawn an MPI executable as one MPI_COMM_WORLD, one entry per host.
 
     ``entries`` holds, per host, (first world rank, encoded rank specs) for
     the Python shim that starts each rank.
     """
     commands, argvs = [], []
-    for first, encoded in entries:
-        command, argv = exec_rank_command(sys.executable, run_dir, set_key, first, encoded)
+    for (first, encoded), host in zip(entries, hosts):
+        command, argv = exec_rank_command(sys.executable, run_dirs[host], set_key, first, encoded)
         commands.append(command)
         argvs.append(argv)
     return _spawn(commands, argvs, list(counts), [_info_for_host(h) for h in hosts])
