@@ -111,13 +111,15 @@ def test_killing_the_head_ends_the_whole_job(tmp_path):
                             cwd=tmp_path)
     assert "STARTED" in proc.stdout.readline()
     head = [p for p in processes_with_tag(tag) if str(script) in " ".join(p.cmdline())
-            and not p.cmdline()[0].endswith(("mpiexec", "prterun", "mpirun"))]
-    head_pid = min(p.pid for p in head)  # rank 0 starts first
+            and p.environ().get("PMIX_RANK") == "0" and "mpigroup.worker" not in p.cmdline()]
+    assert len(head) == 1, head
+    head_pid = head[0].pid
     os.kill(head_pid, signal.SIGKILL)
     try:
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
+        left = [(p.pid, p.status(), " ".join(p.cmdline())[:120]) for p in processes_with_tag(tag)]
         proc.kill()
-        pytest.fail("job hung after its head was killed")
+        pytest.fail(f"job hung after its head was killed; left: {left}")
     assert wait_no_processes(tag, timeout=15) == []
     assert run_dirs() - before == set()

@@ -181,7 +181,6 @@ def test_build_run_command_batch(alloc, host_arg):
     assert _after(argv, "--map-by") == "ppr:1:node"
     assert _after(argv, "--host") == host_arg
     assert argv[-6:] == ["/py", "-m", "mpigroup", "train.py", "--lr", "0.1"]
-    assert add["MPIGROUP_ALLOCATION_HOSTS"] == host_arg
 
 
 def test_build_run_command_local_and_passthrough():
@@ -190,7 +189,6 @@ def test_build_run_command_local_and_passthrough():
                                       python="py", base_env={})
         assert argv[:3] == ["mpiexec", "-n", "1"] and "--host" not in argv
         assert argv[3:5] == ["--bind-to", "none"] and argv[5:] == ["py", "-m", "mpigroup", *target]
-        assert add["MPIGROUP_ALLOCATION_HOSTS"] == "laptop:8"
 
 
 def test_build_run_command_options_and_user_env_wins():
@@ -232,7 +230,7 @@ def test_cli_dry_run_slurm(monkeypatch, capsys, script):
     assert rc == 0
     words = shlex.split(capsys.readouterr().out)
     assert "MPIGROUP_TELEMETRY_LEVEL=3" in words
-    assert "MPIGROUP_ALLOCATION_HOSTS=nid001:64,nid002:64" in words
+    assert "nid001:64,nid002:64" in words
     assert not any(w.startswith("OMPI_MCA_btl=") for w in words)  # user value wins
     cmd = words[words.index("/opt/bin/mpiexec"):]
     assert cmd[1:3] == ["-n", "2"]

@@ -69,6 +69,7 @@ class ProcessGroup:
         self._stopping = False
         self._proxy: Optional[int] = None
         self._monitor: Optional[threading.Thread] = None
+        self.walltime_expired = False  # set when walltime stopped the group
         self._started_at = 0.0
         self._lock = threading.RLock()
 
@@ -77,7 +78,7 @@ class ProcessGroup:
         """Add ``nproc`` members running ``template``."""
         if self._state != "new":
             raise ProcessGroupError("add_process() after init()/start(): create a new group instead")
-        if not isinstance(nproc, int) or nproc < 1:
+        if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
             raise ValueError(f"nproc must be a positive int, got {nproc!r}")
         if not isinstance(template, ProcessTemplate):
             raise TypeError(f"template must be a ProcessTemplate, got {type(template).__name__}")
@@ -155,30 +156,39 @@ class ProcessGroup:
         api = context.current().api
         while self._state == "running" and not self._stopping:
             if self.walltime and time.monotonic() - self._started_at > self.walltime:
-                self.stop()
+                self.walltime_expired = True
+                threading.Thread(target=self.stop, daemon=True).start()  # stop() joins this thread
                 return
-            self._refresh()
-            if self.restart:
-                with self._lock:
+            with self._lock:
+                if self._stopping:
+                    return
+                self._refresh()
+                if self.restart:
                     done = [s for s, p in enumerate(self._current) if self._status[p]["state"] == "exited"]
-                    if done and not self._stopping:
+                    if done:
                         new = self._spawn_slots(done)
                         for slot, puid in zip(done, new):
                             self._current[slot] = puid
                             self._puid_slot[puid] = slot
                             self._history.append(puid)
-            elif all(s["state"] == "exited" for s in self._status.values()):
-                return
+                        self._refresh()
+                elif all(st["state"] == "exited" for st in self._status.values()):
+                    return
             api.wait_change(0.05)
 
     # --------------------------------------------------------------- status
     def _refresh(self) -> None:
-        puids = list(self._history)
-        if not puids:
-            return
-        ctx = context.current()
-        for st in ctx.api.call("status", puids=puids):
-            self._status[st["puid"]] = st
+        with self._lock:
+            puids = list(self._history)
+            if not puids:
+                return
+            for st in context.current().api.call("status", puids=puids):
+                self._status[st["puid"]] = st
+
+    def _known(self, puid: int) -> dict:
+        if puid not in self._status:
+            raise ValueError(f"puid {puid} is not a member of {self.name!r} (members: {self._history})")
+        return self._status[puid]
 
     def _failures(self) -> list[dict]:
         return [
@@ -209,8 +219,10 @@ class ProcessGroup:
     @property
     def exit_status(self) -> list[tuple[int, Optional[int]]]:
         """(puid, exit code) of every member started so far, None while running."""
-        self._refresh()
-        return [(p, self._status[p]["exitcode"] if self._status[p]["state"] == "exited" else None) for p in self._history]
+        with self._lock:
+            self._refresh()
+            return [(p, self._status[p]["exitcode"] if self._status[p]["state"] == "exited" else None)
+                    for p in self._history]
 
     @property
     def in_error_state(self) -> bool:
@@ -218,18 +230,28 @@ class ProcessGroup:
         return any(s["state"] == "exited" and s["exitcode"] not in (0, None) for s in self._status.values())
 
     def is_running(self) -> bool:
-        self._refresh()
-        return any(self._status[p]["state"] != "exited" for p in self._current)
+        with self._lock:
+            self._refresh()
+            return any(self._status[p]["state"] != "exited" for p in self._current)
 
     def pid(self, puid: int) -> Optional[int]:
-        self._refresh()
-        return self._status[puid]["pid"]
+        """OS pid of a member (None until it has started)."""
+        with self._lock:
+            self._refresh()
+            return self._known(puid)["pid"]
 
     def stdout(self, puid: int) -> str:
         """Everything member ``puid`` wrote to a PIPE'd stdout so far."""
+        with self._lock:
+            self._refresh()
+            self._known(puid)
         return context.current().api.call("output", puid=puid, stream="stdout").decode(errors="replace")
 
     def stderr(self, puid: int) -> str:
+        """Everything member ``puid`` wrote to a PIPE'd stderr so far."""
+        with self._lock:
+            self._refresh()
+            self._known(puid)
         return context.current().api.call("output", puid=puid, stream="stderr").decode(errors="replace")
 
     # ------------------------------------------------------------ waiting
@@ -242,10 +264,11 @@ class ProcessGroup:
         if hasattr(api, "reset_wait"):
             api.reset_wait()
         while True:
-            self._refresh()
-            self._check_proxy()
-            self._raise_if_failed()
-            live = [p for p in self._current if self._status[p]["state"] != "exited"]
+            with self._lock:
+                self._refresh()
+                self._check_proxy()
+                self._raise_if_failed()
+                live = [p for p in self._current if self._status[p]["state"] != "exited"]
             if not live and not (self.restart and self._state == "running" and not self._stopping):
                 break
             if P.expired(deadline):
@@ -290,7 +313,11 @@ class ProcessGroup:
         """Stop members: SIGINT, then SIGTERM, then SIGKILL, ``patience`` s apart."""
         if self._state not in ("running", "stopped"):
             return
-        self._stopping = True
+        with self._lock:  # the restart monitor checks this under the same lock
+            self._stopping = True
+        monitor = self._monitor
+        if monitor is not None and monitor is not threading.current_thread():
+            monitor.join()  # it spawns nothing more once _stopping is set
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
             self._signal(signum)
             try:
@@ -300,14 +327,21 @@ class ProcessGroup:
                 continue
         self._state = "stopped"
 
+    def _halt_restarts(self) -> None:
+        with self._lock:
+            self._stopping = True
+        monitor = self._monitor
+        if monitor is not None and monitor is not threading.current_thread():
+            monitor.join()
+
     def terminate(self) -> None:
         """SIGTERM every member (exit code -15 for those it stops)."""
-        self._stopping = True
+        self._halt_restarts()
         self._signal(signal.SIGTERM)
 
     def kill(self) -> None:
         """SIGKILL every member (exit code -9)."""
-        self._stopping = True
+        self._halt_restarts()
         self._signal(signal.SIGKILL)
 
     def close(self) -> None:

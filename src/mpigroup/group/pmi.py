@@ -111,7 +111,7 @@ def proxy_main(run_dirs: dict, set_key: str, specs: list, hosts: list) -> None:
         pass
 
 
-def finish_proxy(proxy_puid: int, grace: float = 5.0) -> None:
+def finish_proxy(proxy_puid: int, grace: float = 5.0) -> None:  # grace bounded by join's timeout
     """Wait briefly for the proxy to leave on its own, then make sure it is gone."""
     import signal
 

@@ -4,11 +4,24 @@
 ``mpi4py`` sees the group's ``MPI_COMM_WORLD``.
 """
 import base64
+import os
 import sys
+import traceback
 
 import cloudpickle
 
 if __name__ == "__main__":
     fn, args, kwargs = cloudpickle.loads(base64.b64decode(sys.argv[1]))
-    result = fn(*args, **kwargs)
-    sys.exit(result if isinstance(result, int) else 0)
+    try:
+        result = fn(*args, **kwargs)
+    except SystemExit as exc:
+        sys.stdout.flush()
+        os._exit(exc.code % 256 if isinstance(exc.code, int) else (0 if exc.code is None else 1))
+    except BaseException:
+        # like `python -m mpi4py`: never wait in MPI_Finalize for peers that
+        # may be blocked in a collective with this rank; leave at once
+        traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+    sys.exit(result % 256 if isinstance(result, int) else 0)

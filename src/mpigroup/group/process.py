@@ -34,6 +34,8 @@ class Process:
         self._group.add_process(1, self._template)
 
     def start(self) -> None:
+        if self._group.puids:
+            raise RuntimeError(f"{self.name} already started: a Process can be started only once")
         self._group.start()
 
     def join(self, timeout: Optional[float] = None) -> None:

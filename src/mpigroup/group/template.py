@@ -46,6 +46,8 @@ class ProcessTemplate:
     ) -> None:
         if policy is not None and not isinstance(policy, Policy):
             raise TypeError(f"policy must be a mpigroup.Policy, got {type(policy).__name__}")
+        if not (callable(target) or isinstance(target, (str, os.PathLike))):
+            raise TypeError(f"target must be a callable or an executable path, got {type(target).__name__}")
         self.target = target
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})

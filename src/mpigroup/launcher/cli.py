@@ -111,7 +111,10 @@ def _run_child(argv: list[str], env: dict[str, str]) -> int:
     """Run ``argv`` in its own process group, forwarding SIGINT/SIGTERM to it."""
     proc = subprocess.Popen(argv, env=env, start_new_session=True)
 
+    interrupted: list[int] = []
+
     def forward(signum: int, _frame: object) -> None:
+        interrupted.append(signum)
         try:
             os.killpg(proc.pid, signum)
         except ProcessLookupError:
@@ -128,7 +131,11 @@ def _run_child(argv: list[str], env: dict[str, str]) -> int:
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
-    return 128 - rc if rc < 0 else rc  # killed by signal N -> 128+N, like a shell
+    if rc < 0:
+        return 128 - rc  # killed by signal N -> 128+N, like a shell
+    if interrupted and rc != 0:
+        return 128 + interrupted[-1]  # Ctrl-C: report it as the shell would
+    return rc
 
 
 def _cmd_run(run_parser: argparse.ArgumentParser, args: Sequence[str]) -> int:

@@ -63,7 +63,6 @@ def build_run_command(
         additions["MPIGROUP_TELEMETRY_PORT"] = str(telemetry_port)
     if label_output:
         additions["MPIGROUP_LABEL_OUTPUT"] = "1"
-    additions["MPIGROUP_ALLOCATION_HOSTS"] = allocation.host_spec()
     return argv, additions
 
 

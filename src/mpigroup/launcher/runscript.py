@@ -24,8 +24,12 @@ without mpiexec the program runs as an MPI singleton on this machine.
 
 def parse(argv: list[str]) -> tuple[str, str, list[str]]:
     """(kind, what, sys.argv for the program); kind is 'path', 'module' or 'code'."""
-    if not argv or argv[0] in ("-h", "--help"):
-        raise SystemExit(USAGE if argv else USAGE + "\nerror: no program given")
+    if argv and argv[0] in ("-h", "--help"):
+        print(USAGE)
+        raise SystemExit(0)
+    if not argv:
+        print(USAGE + "\nerror: no program given", file=sys.stderr)
+        raise SystemExit(2)
     if argv[0] == "--version":
         from .. import __version__
 
@@ -33,16 +37,20 @@ def parse(argv: list[str]) -> tuple[str, str, list[str]]:
         raise SystemExit(0)
     if argv[0] == "-m":
         if len(argv) < 2:
-            raise SystemExit("error: -m needs a module name")
+            print("error: -m needs a module name", file=sys.stderr)
+            raise SystemExit(2)
         return "module", argv[1], [argv[1]] + argv[2:]
     if argv[0] == "-c":
         if len(argv) < 2:
-            raise SystemExit("error: -c needs a command")
+            print("error: -c needs a command", file=sys.stderr)
+            raise SystemExit(2)
         return "code", argv[1], ["-c"] + argv[2:]
     if argv[0].startswith("-"):
-        raise SystemExit(f"error: unknown option {argv[0]!r}\n\n{USAGE}")
+        print(f"error: unknown option {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+        raise SystemExit(2)
     if not os.path.isfile(argv[0]):
-        raise SystemExit(f"error: script not found: {argv[0]}")
+        print(f"error: script not found: {argv[0]}", file=sys.stderr)
+        raise SystemExit(2)
     return "path", argv[0], argv
 
 
@@ -72,7 +80,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     kind, what, prog_argv = parse(argv)
     from ..runtime import context
 
-    ctx = context.bootstrap_initial()
+    try:
+        ctx = context.bootstrap_initial()
+    except ValueError as exc:  # e.g. a malformed MPIGROUP_GPUS
+        print(f"mpigroup: {exc}", file=sys.stderr)
+        return 2
     # mpiexec answers Ctrl-C with SIGTERM to every rank, then SIGKILL: clean up
     # on SIGTERM at once (quick shutdown) instead of dying mid-way
     signal.signal(signal.SIGTERM, _raise_terminated)

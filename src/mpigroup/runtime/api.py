@@ -46,8 +46,6 @@ class RemoteHeadAPI:
         self._backoff = P.Backoff(maximum=50e-3)
 
     def call(self, op: str, timeout: Optional[float] = 120.0, **kwargs: Any) -> Any:
-        from mpi4py import MPI
-
         with self._lock:
             req_id = next(self._ids)
             self.comm.send((req_id, op, kwargs), dest=self.head_rank, tag=P.TAG_REQUEST)
@@ -58,6 +56,12 @@ class RemoteHeadAPI:
                     raise HeadUnreachable(f"head did not answer {op!r} within {timeout} s")
                 backoff.sleep(deadline)
             rid, ok, result = self.comm.recv(source=self.head_rank, tag=P.TAG_REPLY)
+            while rid < req_id:  # a late answer to a request that timed out earlier
+                while not self.comm.Iprobe(self.head_rank, P.TAG_REPLY):
+                    if P.expired(deadline):
+                        raise HeadUnreachable(f"head did not answer {op!r} within {timeout} s")
+                    backoff.sleep(deadline)
+                rid, ok, result = self.comm.recv(source=self.head_rank, tag=P.TAG_REPLY)
             if rid != req_id:
                 raise RuntimeError(f"protocol error: reply {rid} for request {req_id}")
         if not ok:

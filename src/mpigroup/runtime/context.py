@@ -241,6 +241,7 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
     head = ctx.head
     ctx.head = None
     if urgent:
+        head.closing = True
         import signal as _signal
 
         remove_run_dir(ctx.run_dir)  # before the kills: dying shims write into it
@@ -248,6 +249,7 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
         head.stop()
         return
     try:
+        head.close_spawning()
         stubborn = head.terminate_all(patience)
         if stubborn:
             print(f"mpigroup: processes {stubborn} did not exit", file=sys.stderr)

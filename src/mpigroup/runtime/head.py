@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class MemberRecord:
     error: Optional[tuple] = None  # (type, message, traceback) from FINISHED
     reported: bool = False  # FINISHED received
     hidden: bool = False  # internal helper (PMI proxy), not a user member
+    pending_signals: list = field(default_factory=list)  # sent before the pid was known
     stdout: list = field(default_factory=list)
     stderr: list = field(default_factory=list)
 
@@ -96,7 +98,8 @@ class Head:
         self.hostname = hostname
         self.agent_hosts = agent_hosts  # world rank -> hostname (leaders only)
         self._lock = threading.RLock()
-        self._spawn_lock = threading.Lock()  # one MPI_Comm_spawn at a time (a singleton starts its DVM on the first)
+        self._spawn_lock = threading.Lock()
+        self.closing = False  # one MPI_Comm_spawn at a time (a singleton starts its DVM on the first)
         self.changed = threading.Condition(self._lock)
         self.members: dict[int, MemberRecord] = {}
         self.sets: dict[str, SpawnSet] = {}
@@ -131,6 +134,8 @@ class Head:
 
         set_key = self.new_set_key()
         with self._spawn_lock:
+            if self.closing:
+                raise RuntimeError("the mpigroup runtime is shutting down: no new processes")
             ic, order = spawn_python_set(self, set_key, members, hosts)
         records = []
         with self._lock:
@@ -186,15 +191,30 @@ class Head:
 
     # -------------------------------------------------------------- signals
     def signal(self, puids: list[int], signum: int) -> None:
-        """Deliver a signal to live members, locally or through the host's agent."""
+        """Deliver a signal to live members, locally or through the host's agent.
+
+        A member that has not reported its pid yet (just spawned) gets the
+        signal as soon as it does: a kill right after start() is never lost.
+        """
         targets = []
         with self._lock:
             for p in puids:
                 rec = self.members.get(p)
-                if rec is not None and rec.state == "running" and rec.pid:
+                if rec is None or rec.state == "exited":
+                    continue
+                if rec.pid:
                     targets.append((rec.host, rec.pid))
+                else:
+                    rec.pending_signals.append(signum)
         for host, pid in targets:
             self._deliver_signal(host, pid, signum)
+
+    def _pid_known(self, rec: MemberRecord, pid: int) -> None:
+        """Record a member's pid and deliver any signal that waited for it (lock held)."""
+        rec.pid = pid
+        pending, rec.pending_signals = rec.pending_signals, []
+        for signum in pending:
+            self._deliver_signal(rec.host, pid, signum)
 
     def _deliver_signal(self, host: str, pid: int, signum: int) -> None:
         if host == self.hostname:
@@ -222,18 +242,29 @@ class Head:
         backoff = P.Backoff(maximum=5e-3)
         status = MPI.Status()
         while not self._stop.is_set():
-            busy = self._poll_world(status)
-            busy |= self._poll_sets(status)
-            busy |= self._tail_output_files()
-            busy |= self._scan_status_files()
-            if time.monotonic() >= self._next_liveness:
-                self._check_liveness()
-                self._next_liveness = time.monotonic() + 0.5
+            try:
+                busy = self._serve_once(status)
+            except Exception:  # never let the one service thread die silently
+                import traceback
+
+                print("mpigroup head: service error (continuing):\n" + traceback.format_exc(),
+                      file=sys.stderr, flush=True)
+                busy = False
             if busy:
                 backoff.reset()
             else:
                 backoff.maximum = 5e-3 if self._waiters else 20e-3
                 backoff.sleep()
+
+    def _serve_once(self, status: MPI.Status) -> bool:
+        busy = self._poll_world(status)
+        busy |= self._poll_sets(status)
+        busy |= self._tail_output_files()
+        busy |= self._scan_status_files()
+        if time.monotonic() >= self._next_liveness:
+            self._check_liveness()
+            self._next_liveness = time.monotonic() + 0.5
+        return busy
 
     def _poll_world(self, status: MPI.Status) -> bool:
         world = self.world
@@ -268,14 +299,16 @@ class Head:
                         self._answer(ic, rec.rank, msg)
             except MPI.Exception:
                 # ULFM: the rank is gone. Its shim's status file says how.
-                rec.reported = True
+                with self._lock:
+                    rec.reported = True
+                    self._free_if_done(sset)
         return busy
 
     def _on_event(self, rec: MemberRecord, msg: tuple) -> None:
         kind = msg[0]
         with self._lock:
             if kind == "started":
-                rec.pid = msg[1]
+                self._pid_known(rec, msg[1])
             elif kind == "output" and msg[1].startswith("forward-"):
                 _write_all(1 if msg[1] == "forward-stdout" else 2, msg[2])
             elif kind == "output":
@@ -367,7 +400,7 @@ class Head:
         with self._lock:
             sset = self.sets.get(set_key)
             if sset is not None and rank < len(sset.members):
-                sset.members[rank].pid = pid
+                self._pid_known(sset.members[rank], pid)
                 self.changed.notify_all()
 
     def _mark_exited(self, set_key: str, rank: int, raw: int) -> None:
@@ -383,13 +416,17 @@ class Head:
             rec.state = "exited"
             if sset.intercomm is None:
                 rec.reported = True
-            if all(m.state == "exited" and m.reported for m in sset.members) and sset.intercomm is not None:
-                try:
-                    sset.intercomm.Free()
-                except MPI.Exception:
-                    pass
-                sset.intercomm = None
+            self._free_if_done(sset)
             self.changed.notify_all()
+
+    def _free_if_done(self, sset: SpawnSet) -> None:
+        """Free a set's intercommunicator once every member exited and reported (lock held)."""
+        if sset.intercomm is not None and all(m.state == "exited" and m.reported for m in sset.members):
+            try:
+                sset.intercomm.Free()
+            except MPI.Exception:
+                pass
+            sset.intercomm = None
 
     # -------------------------------------------------------------- cleanup
     def stop_agents(self) -> None:
@@ -406,6 +443,12 @@ class Head:
                     except MPI.Exception:
                         pass
                     sset.intercomm = None
+
+    def close_spawning(self) -> None:
+        """Refuse new spawns and wait for one in flight (MPI must not finalize under it)."""
+        self.closing = True
+        with self._spawn_lock:
+            pass
 
     def live_puids(self) -> list[int]:
         with self._lock:

@@ -25,9 +25,9 @@ import sys
 
 SH_SHIM = (
     'exec 3>&2 2>/dev/null\n'
-    'd="$1"; k="$2"; shift 2\n'
+    'd="$1"; k="$2"; h="$3"; shift 3\n'
     '[ $# -gt 0 ] && export "$@"\n'
-    '"$0" -m mpigroup.worker "$d" "$k" 2>&3 3>&- &\n'
+    '"$0" -m mpigroup.worker "$d" "$k" "$h" 2>&3 3>&- &\n'
     'wait $!\n'
     's=$?\n'
     'f="$d/status/$k.${PMIX_RANK:-${PMI_RANK:-0}}"\n'
@@ -36,13 +36,15 @@ SH_SHIM = (
 )
 
 
-def python_rank_command(python: str, run_dir: str, set_key: str, env: list[str]) -> tuple[str, list[str]]:
+def python_rank_command(python: str, run_dir: str, set_key: str, head: str, env: list[str]) -> tuple[str, list[str]]:
     """(command, argv) for MPI_Comm_spawn of a Python worker rank under the sh shim.
 
-    ``env`` ("K=V" strings) is exported before the worker's MPI_Init: a spawned
+    ``head`` is "host:pid" of the head, so a rank can tell it is gone even
+    before its boot message arrives. ``env`` ("K=V" strings) is exported
+    before the worker's MPI_Init: a spawned
     job's environment otherwise comes from the PRRTE daemon, not from us.
     """
-    return "/bin/sh", ["-c", SH_SHIM, python, run_dir, set_key, *env]
+    return "/bin/sh", ["-c", SH_SHIM, python, run_dir, set_key, head, *env]
 
 
 def exec_rank_command(python: str, run_dir: str, set_key: str, first: int, encoded: str) -> tuple[str, list[str]]:

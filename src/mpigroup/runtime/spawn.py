@@ -62,7 +62,8 @@ def spawn_python_set(head, set_key: str, members: Sequence[Any], hosts: Sequence
     env_args = [f"{k}={v}" for k, v in sorted(forwarded_env().items())]
     groups = group_by_host(hosts)
     order = [idx for _, idxs in groups for idx in idxs]
-    commands = [python_rank_command(sys.executable, head.run_dirs.get(host, head.run_dir), set_key, env_args)
+    head_at = f"{head.hostname}:{os.getpid()}"
+    commands = [python_rank_command(sys.executable, head.run_dirs.get(host, head.run_dir), set_key, head_at, env_args)
                 for host, _ in groups]
     ic = _spawn(
         [command for command, _ in commands],

@@ -56,13 +56,51 @@ def _watch_head(head_host: str, head_pid: int, on_lost) -> None:
 
 
 def _exit_code(exc: SystemExit) -> int:
+    """What the OS would report for sys.exit(code), as multiprocessing does."""
     code = exc.code
     if code is None:
         return 0
     if isinstance(code, int):
-        return code
+        return code % 256  # sys.exit(-1) -> 255, sys.exit(256) -> 0
     print(code, file=sys.stderr)
     return 1
+
+
+def _kill_descendants() -> None:
+    """SIGKILL what the target left running below this worker (no leaked processes).
+
+    multiprocessing would orphan them; a run must not outlive itself.
+    """
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            parents[int(entry)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    doomed, frontier = [], [os.getpid()]
+    while frontier:
+        pid = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == pid]
+        doomed.extend(children)
+        frontier.extend(children)
+    for pid in doomed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _join_user_threads(timeout: float = 60.0) -> None:
+    """Wait for the target's non-daemon threads, as a normal interpreter exit would."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _run_python(member) -> tuple[int, Optional[tuple]]:
@@ -72,6 +110,7 @@ def _run_python(member) -> tuple[int, Optional[tuple]]:
         fn, args, kwargs = cloudpickle.loads(member.target)
         sys.argv = [getattr(fn, "__name__", "mpigroup-worker")]
         fn(*args, **(kwargs or {}))
+        _join_user_threads()
         return 0, None
     except SystemExit as exc:
         return _exit_code(exc), None
@@ -130,7 +169,22 @@ def _leave_pmix() -> None:
         return
 
 
-def run(run_dir: str, set_key: str) -> None:
+def _head_gone(head_at: str) -> bool:
+    import socket
+
+    host, _, pid = head_at.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+        return False
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+
+
+def run(run_dir: str, set_key: str, head_at: str = "") -> None:
     from mpi4py import MPI  # first: the head's spawn waits for our MPI_Init
 
     from ..runtime import context
@@ -142,6 +196,19 @@ def run(run_dir: str, set_key: str) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     parent = MPI.Comm.Get_parent()
     rank = parent.Get_rank()
+    backoff = P.Backoff(maximum=20e-3)
+    deadline = time.monotonic() + 300
+    next_check = time.monotonic() + 0.5
+    while not parent.Iprobe(0, P.TAG_BOOT):  # never block inside MPI (spins a core)
+        now = time.monotonic()
+        if now > deadline:
+            print("mpigroup worker: no boot message from the head in 300 s", file=sys.stderr)
+            os._exit(70)
+        if now > next_check:
+            if _head_gone(head_at):
+                os._exit(1)
+            next_check = now + 0.5
+        backoff.sleep()
     boot = parent.recv(source=0, tag=P.TAG_BOOT)
     member = boot.member
     context.install_worker(parent, boot)
@@ -172,6 +239,7 @@ def run(run_dir: str, set_key: str) -> None:
         code, error = _run_python(member)
     else:
         code, error = _run_exec(member)
+    _kill_descendants()
     routing.close()
     with send_lock:
         req = parent.issend(("finished", code, error), dest=0, tag=P.TAG_EVENT)
@@ -185,7 +253,15 @@ def run(run_dir: str, set_key: str) -> None:
 
 def main(argv: Optional[list[str]] = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2:
-        print("usage: python -m mpigroup.worker RUN_DIR SET_KEY (started by the runtime)", file=sys.stderr)
+    if len(argv) not in (2, 3):
+        print("usage: python -m mpigroup.worker RUN_DIR SET_KEY [HEAD_HOST:PID] (started by the runtime)",
+              file=sys.stderr)
         sys.exit(2)
-    run(*argv)
+    try:
+        run(*argv)
+    except BaseException:  # e.g. the head died mid-handshake and MPI raised
+        # never leave through the interpreter: its MPI_Finalize would wait
+        # (spinning a core) for a head and a set that are gone
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(70)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from typing import Callable, Optional
 
 
@@ -94,5 +95,6 @@ class OutputRouting:
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, fd)  # drops the last reference to the pipe's write end
             os.close(null)
+        deadline = time.monotonic() + 2.0  # a leftover child may hold the pipe open
         for pump in self._pumps:
-            pump.join(timeout=10)
+            pump.join(timeout=max(0.0, deadline - time.monotonic()))
