@@ -312,3 +312,80 @@ emit(seen=[open(f"{sys.argv[1]}/gpu.{p}").read() for p in pg.puids], node=[Node(
     res = results(run_mpigroup(script, str(tmp_path), var, env={"MPIGROUP_GPUS": f"{vendor}:0-2"}))
     assert res["seen"] == ["0", "1", "2"]
     assert res["node"] == [3, vendor]
+
+
+def test_signals_right_after_start_are_not_lost(tmp_path):
+    script = write_script(tmp_path, COMMON + """
+def sleeper():
+    time.sleep(30)
+p = Process(sleeper); p.start(); p.terminate(); p.join(20)
+g = ProcessGroup(name="early", ignore_error_on_exit=True)
+g.add_process(3, ProcessTemplate(sleeper)); g.start(); g.kill(); g.join(timeout=20)
+emit(p=p.exitcode, g=[c for _, c in g.exit_status])
+""")
+    res = results(run_mpigroup(script))
+    assert res["p"] == -15 and res["g"] == [-9, -9, -9]
+
+
+def test_restart_group_stops_for_good(tmp_path):
+    script = write_script(tmp_path, COMMON + """
+def flappy():
+    time.sleep(0.05)
+g = ProcessGroup(name="flappy", restart=True)
+g.add_process(3, ProcessTemplate(flappy))
+g.start()
+t = time.time()
+while time.time() - t < 2:
+    g.is_running(); g.exit_status; g.in_error_state   # racing the restart monitor must be safe
+g.stop(patience=1); g.close()
+time.sleep(1.0)
+emit(running=g.is_running(), restarted=len(g.exit_status) > 3,
+     unfinished=[p for p, c in g.exit_status if c is None])
+""")
+    res = results(run_mpigroup(script))
+    assert res == {"running": False, "restarted": True, "unfinished": []}
+
+
+def test_exit_codes_follow_multiprocessing(tmp_path):
+    script = write_script(tmp_path, COMMON + """
+import subprocess
+def code(c):
+    sys.exit(c)
+def leaves_child():
+    subprocess.Popen(["sleep", "47"])
+g = ProcessGroup(name="codes", ignore_error_on_exit=True)
+for c in (-1, 256, 3, None):
+    g.add_process(1, ProcessTemplate(code, args=(c,)))
+g.add_process(1, ProcessTemplate(leaves_child))
+t = time.time(); g.start(); g.join(timeout=30)
+time.sleep(0.5)
+alive = subprocess.run(["pgrep", "-x", "sleep"], capture_output=True, text=True).stdout.split()
+own = [p for p in alive if "47" in open(f"/proc/{p}/cmdline").read()] if alive else []
+emit(codes=[c for _, c in g.exit_status], took=time.time() - t, leftover=own)
+""")
+    res = results(run_mpigroup(script))
+    assert res["codes"] == [255, 0, 3, 0, 0]
+    assert res["leftover"] == []  # a target's background child does not outlive it
+    assert res["took"] < 10
+
+
+def test_failing_rank_of_a_python_pmi_world_does_not_hang(tmp_path):
+    script = write_script(tmp_path, COMMON + """
+def rank_main():
+    from mpi4py import MPI
+    if MPI.COMM_WORLD.Get_rank() == 1:
+        raise RuntimeError("rank 1 fails")
+    MPI.COMM_WORLD.Barrier()
+g = ProcessGroup(pmi=True, name="pyfail")
+g.add_process(3, ProcessTemplate(rank_main))
+g.start()
+t = time.time()
+try:
+    g.join(timeout=60)
+    emit(raised=False)
+except ProcessGroupError as exc:
+    emit(raised=True, took=time.time() - t, text=str(exc))
+g.close()
+""")
+    res = results(run_mpigroup(script))
+    assert res["raised"] is True and res["took"] < 30
