@@ -146,10 +146,17 @@ class Head:
                 records.append(rec)
             self.sets[set_key] = SpawnSet(set_key, ic, records)
             self.changed.notify_all()
+        # Non-blocking sends to all ranks at once: a first message to a spawned
+        # rank needs its TCP handshake, which each rank drives while it polls,
+        # so sending one by one would add those waits up.
+        requests = []
         for rank, idx in enumerate(order):
             boot = P.BootPayload(members[idx], self.allocation, self.hostname, os.getpid(),
                                  self.run_dirs.get(hosts[idx], self.run_dir), self.run_dirs)
-            ic.send(boot, dest=rank, tag=P.TAG_BOOT)
+            requests.append(ic.isend(boot, dest=rank, tag=P.TAG_BOOT))
+        backoff = P.Backoff(maximum=1e-3)
+        while not MPI.Request.Testall(requests):
+            backoff.sleep()
         return [m.puid for m in members]
 
     def register_foreign_set(self, set_key: str, puids: list[int], hosts: list[str]) -> None:

@@ -196,7 +196,7 @@ def run(run_dir: str, set_key: str, head_at: str = "") -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     parent = MPI.Comm.Get_parent()
     rank = parent.Get_rank()
-    backoff = P.Backoff(maximum=20e-3)
+    backoff = P.Backoff(maximum=2e-3)  # short: the boot message follows the spawn at once
     deadline = time.monotonic() + 300
     next_check = time.monotonic() + 0.5
     while not parent.Iprobe(0, P.TAG_BOOT):  # never block inside MPI (spins a core)
