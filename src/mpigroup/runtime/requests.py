@@ -20,7 +20,6 @@ _OPS: dict[str, Callable[..., Any]] = {
     "status": lambda head, puids: head.status(puids),
     "signal": lambda head, puids, signum: head.signal(puids, signum),
     "output": lambda head, puid, stream: head.output(puid, stream),
-    "allocation": lambda head: head.allocation,
     "abandon": lambda head, puids, exitcode: head.abandon(puids, exitcode),
 }
 
