@@ -384,8 +384,9 @@ try:
     g.join(timeout=60)
     emit(raised=False)
 except ProcessGroupError as exc:
-    emit(raised=True, took=time.time() - t, text=str(exc))
+    emit(raised=True, took=time.time() - t, text=str(exc), cause=str(exc.__cause__))
 g.close()
 """)
     res = results(run_mpigroup(script))
     assert res["raised"] is True and res["took"] < 30
+    assert "RuntimeError: rank 1 fails" in res["cause"] and "in rank_main" in res["cause"]

@@ -17,10 +17,16 @@ if __name__ == "__main__":
     except SystemExit as exc:
         sys.stdout.flush()
         os._exit(exc.code % 256 if isinstance(exc.code, int) else (0 if exc.code is None else 1))
-    except BaseException:
+    except BaseException as exc:
         # like `python -m mpi4py`: never wait in MPI_Finalize for peers that
         # may be blocked in a collective with this rank; leave at once
         traceback.print_exc()
+        error_file = os.environ.get("MPIGROUP_ERROR_FILE")
+        if error_file:  # the shim hands it to the head as the RemoteError
+            import json
+
+            with open(error_file, "w") as fh:
+                json.dump([type(exc).__qualname__, str(exc), traceback.format_exc()], fh)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)

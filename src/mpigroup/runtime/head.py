@@ -281,7 +281,7 @@ class Head:
             msg = world.recv(source=src, tag=tag)
             busy = True
             if tag == P.TAG_AGENT and msg[0] == "exited":
-                self._mark_exited(msg[1], msg[2], msg[3])
+                self._mark_exited(msg[1], msg[2], msg[3], msg[4])
             elif tag == P.TAG_AGENT and msg[0] == "pid":
                 self._set_pid(msg[1], msg[2], msg[3])
             elif tag == P.TAG_REQUEST:
@@ -340,9 +340,9 @@ class Head:
     # ------------------------------------------------------- exit detection
     def _scan_status_files(self) -> bool:
         events = collect_status_files(self.status_dir)
-        for kind, set_key, rank, value in events:
+        for kind, set_key, rank, value, error in events:
             if kind == "exited":
-                self._mark_exited(set_key, rank, value)
+                self._mark_exited(set_key, rank, value, error)
             else:
                 self._set_pid(set_key, rank, value)
         return bool(events)
@@ -410,7 +410,7 @@ class Head:
                 self._pid_known(sset.members[rank], pid)
                 self.changed.notify_all()
 
-    def _mark_exited(self, set_key: str, rank: int, raw: int) -> None:
+    def _mark_exited(self, set_key: str, rank: int, raw: int, error: Optional[list] = None) -> None:
         with self._lock:
             sset = self.sets.get(set_key)
             if sset is None or rank >= len(sset.members):
@@ -420,6 +420,8 @@ class Head:
                 self._tail_output_files(only=f"{set_key}.{rank}.")
             if rec.exitcode is None:
                 rec.exitcode = decode_status(raw)
+            if error and rec.error is None:
+                rec.error = tuple(error)
             rec.state = "exited"
             if sset.intercomm is None:
                 rec.reported = True

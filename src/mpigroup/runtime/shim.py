@@ -59,8 +59,12 @@ def decode_status(raw: int) -> int:
     return raw
 
 
-def collect_status_files(status_dir: str) -> list[tuple[str, str, int, int]]:
-    """Read and remove what the shims wrote: [("exited"|"pid", set_key, rank, value)].
+def collect_status_files(status_dir: str) -> list[tuple]:
+    """Read and remove what the shims wrote: [("exited"|"pid", set_key, rank, value, error)].
+
+    An ``.exit`` file holds the raw status on its first line and, for a
+    Python rank of a PMI world that raised, a JSON [type, message, traceback]
+    on the second; ``error`` is that list or None.
 
     Files are written atomically (tmp + rename), so a name ending in .exit or
     .pid is always complete. Used by the head and by node agents.
@@ -80,10 +84,16 @@ def collect_status_files(status_dir: str) -> list[tuple[str, str, int, int]]:
                 text = fh.read()
             os.unlink(path)
             set_key, rank = stem.rsplit(".", 1)
-            value = int(text.strip() or "0") if kind == "exit" else int(json.loads(text)["pid"])
+            error = None
+            if kind == "exit":
+                first, _, rest = text.partition("\n")
+                value = int(first.strip() or "0")
+                error = json.loads(rest) if rest.strip() else None
+            else:
+                value = int(json.loads(text)["pid"])
         except (OSError, ValueError, KeyError):
             continue
-        events.append(("exited" if kind == "exit" else "pid", set_key, int(rank), value))
+        events.append(("exited" if kind == "exit" else "pid", set_key, int(rank), value, error))
     return events
 
 
@@ -113,6 +123,7 @@ def main(argv: list[str]) -> int:
     base = os.path.join(run_dir, "status", f"{set_key}.{rank}")
     env = dict(os.environ)
     env.update(spec.get("env") or {})
+    env["MPIGROUP_ERROR_FILE"] = base + ".error"  # a Python rank that raises leaves its traceback here
     cpus = spec.get("cpus")
 
     def preexec() -> None:
@@ -137,7 +148,14 @@ def main(argv: list[str]) -> int:
         signal.signal(signum, lambda s, _f: proc.send_signal(s))
     code = proc.wait()
     raw = 128 - code if code < 0 else code
-    _write_atomic(base + ".exit", f"{raw}\n")
+    error = ""
+    try:
+        with open(base + ".error") as fh:
+            error = fh.read()
+        os.unlink(base + ".error")
+    except OSError:
+        pass
+    _write_atomic(base + ".exit", f"{raw}\n{error}")
     return 0
 
 
