@@ -259,7 +259,8 @@ def test_module_and_code_entry_points(tmp_path, mode):
 
 def test_bad_command_lines_are_rejected(tmp_path):
     import subprocess, sys
-    for args, needle in [([], "no program"), (["missing.py"], "script not found"), (["--bogus"], "unknown option")]:
+    for args, needle in [([], "no program"), (["missing.py"], "script not found"), (["--bogus"], "unknown option"),
+                         (["-m", "no_such_module_here"], "no module named 'no_such_module_here'")]:
         proc = subprocess.run([sys.executable, "-m", "mpigroup", *args], capture_output=True, text=True,
                               timeout=60, cwd=tmp_path)
         assert proc.returncode != 0 and needle in proc.stderr + proc.stdout

@@ -60,7 +60,16 @@ def run_program(kind: str, what: str, prog_argv: list[str]) -> None:
         sys.path.insert(0, os.path.dirname(os.path.abspath(what)))
         runpy.run_path(what, run_name="__main__")
     elif kind == "module":
+        import importlib.util
+
         sys.path.insert(0, os.getcwd())
+        try:
+            found = importlib.util.find_spec(what)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            print(f"mpigroup: no module named {what!r}", file=sys.stderr)
+            raise SystemExit(2)
         runpy.run_module(what, run_name="__main__", alter_sys=True)
     else:
         sys.path.insert(0, "")
