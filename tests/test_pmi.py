@@ -78,3 +78,27 @@ except ProcessGroupError as exc:
     proc = run_mpigroup(script)
     assert proc.returncode == 0, proc.stderr
     assert "REPORTED" in proc.stdout and "exited with 7" in proc.stdout
+
+
+def test_one_failed_rank_ends_the_whole_world(tmp_path):
+    """Survivors would wait in MPI_Finalize for the failed peer forever; the world is ended instead."""
+    script = write_script(tmp_path, """
+import sys, time
+from mpigroup import ProcessGroup, ProcessTemplate
+def rank_main():
+    from mpi4py import MPI
+    if MPI.COMM_WORLD.Get_rank() == 1:
+        sys.exit(3)
+g = ProcessGroup(pmi=True, name="partial", ignore_error_on_exit=True)
+g.add_process(2, ProcessTemplate(rank_main))
+g.start()
+t = time.time()
+g.join(timeout=60)
+print("STATUS", [c for _, c in g.exit_status], "TOOK", round(time.time() - t, 1))
+""")
+    proc = run_mpigroup(script)
+    assert proc.returncode == 0, proc.stderr
+    line = [l for l in proc.stdout.splitlines() if l.startswith("STATUS")][0]
+    codes = eval(line.split("STATUS", 1)[1].split("TOOK")[0])
+    assert codes[1] == 3 and codes[0] in (0, -9)
+    assert float(line.split("TOOK")[1]) < 30

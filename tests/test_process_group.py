@@ -391,3 +391,24 @@ g.close()
     res = results(run_mpigroup(script))
     assert res["raised"] is True and res["took"] < 30
     assert "RuntimeError: rank 1 fails" in res["cause"] and "in rank_main" in res["cause"]
+
+
+def test_stop_right_after_start_gives_sigint_codes_and_partial_lines_end(tmp_path):
+    script = write_script(tmp_path, COMMON + """
+def sleeper():
+    time.sleep(30)
+def partial(tag):
+    print(tag, end="")
+g = ProcessGroup(name="early-stop")
+g.add_process(4, ProcessTemplate(sleeper))
+g.start(); g.stop(patience=5)
+h = ProcessGroup(name="lab", label_output=True)
+h.add_process(2, ProcessTemplate(partial, args=("part",)))
+h.start(); h.join(timeout=30)
+emit(codes=[c for _, c in g.exit_status])
+""")
+    proc = run_mpigroup(script)
+    res = results(proc)
+    assert res["codes"] == [-2, -2, -2, -2]
+    parts = [line for line in proc.stdout.splitlines() if line.endswith("part")]
+    assert len(parts) == 2 and all(line.startswith("[lab ") and line.count("part") == 1 for line in parts)

@@ -240,19 +240,20 @@ class ProcessGroup:
             self._refresh()
             return self._known(puid)["pid"]
 
-    def stdout(self, puid: int) -> str:
-        """Everything member ``puid`` wrote to a PIPE'd stdout so far."""
-        with self._lock:
-            self._refresh()
-            self._known(puid)
-        return context.current().api.call("output", puid=puid, stream="stdout").decode(errors="replace")
+    def stdout(self, puid: int, raw: bool = False):
+        """Everything member ``puid`` wrote to a PIPE'd stdout so far (bytes if ``raw``)."""
+        return self._output(puid, "stdout", raw)
 
-    def stderr(self, puid: int) -> str:
-        """Everything member ``puid`` wrote to a PIPE'd stderr so far."""
+    def stderr(self, puid: int, raw: bool = False):
+        """Everything member ``puid`` wrote to a PIPE'd stderr so far (bytes if ``raw``)."""
+        return self._output(puid, "stderr", raw)
+
+    def _output(self, puid: int, stream: str, raw: bool):
         with self._lock:
             self._refresh()
             self._known(puid)
-        return context.current().api.call("output", puid=puid, stream="stderr").decode(errors="replace")
+        data = context.current().api.call("output", puid=puid, stream=stream)
+        return data if raw else data.decode(errors="replace")
 
     # ------------------------------------------------------------ waiting
     def join(self, timeout: Optional[float] = None) -> None:

@@ -291,8 +291,9 @@ def resolve_policy(
     a Policy, never None.
 
     ``with_policy`` is the ``with`` stack as captured when the object was
-    created (ProcessTemplate, ProcessGroup capture it); by default the live
-    stack is used.
+    created (ProcessTemplate captures it); by default the live stack is used.
+    ``explicit`` is for callers that place a process themselves (library
+    code); the public classes pass their policies as group and template.
     """
     result = get_global_policy()
     stack = current_with_policy() if with_policy is _LIVE else with_policy

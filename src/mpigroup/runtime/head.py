@@ -423,6 +423,12 @@ class Head:
             if error and rec.error is None:
                 rec.error = tuple(error)
             rec.state = "exited"
+            if sset.intercomm is None and rec.exitcode != 0:
+                # a PMI world behaves like an mpiexec job: one failed rank ends
+                # it (its peers would otherwise wait in MPI forever)
+                rest = [m.puid for m in sset.members if m.state != "exited"]
+                if rest:
+                    self.signal(rest, signal.SIGKILL)
             if sset.intercomm is None:
                 rec.reported = True
             self._free_if_done(sset)

@@ -104,9 +104,9 @@ def _join_user_threads(timeout: float = 60.0) -> None:
 
 
 def _run_python(member) -> tuple[int, Optional[tuple]]:
-    import cloudpickle
-
     try:
+        import cloudpickle
+
         fn, args, kwargs = cloudpickle.loads(member.target)
         sys.argv = [getattr(fn, "__name__", "mpigroup-worker")]
         fn(*args, **(kwargs or {}))
@@ -259,6 +259,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(2)
     try:
         run(*argv)
+    except KeyboardInterrupt:  # stop() before the target started: report SIGINT
+        os._exit(128 + signal.SIGINT)
     except BaseException:  # e.g. the head died mid-handshake and MPI raised
         # never leave through the interpreter: its MPI_Finalize would wait
         # (spinning a core) for a head and a set that are gone

@@ -38,8 +38,8 @@ class _Pump(threading.Thread):
             *lines, pending = pending.split(b"\n")
             if lines:  # whole lines only, one message per chunk read
                 self.sink(b"".join(self.prefix + line + b"\n" for line in lines))
-        if pending:
-            self.sink(self.prefix + pending)
+        if pending:  # a last line without newline still ends a line (never glued to others)
+            self.sink(self.prefix + pending + (b"\n" if self.by_line else b""))
         os.close(self.read_fd)
 
 
