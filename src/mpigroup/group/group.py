@@ -60,7 +60,6 @@ class ProcessGroup:
         self.label_output = label_output
         self._templates: list[tuple[int, ProcessTemplate]] = []
         self._slots: list[tuple[ProcessTemplate, Placement]] = []  # one per member
-        self._puid_slot: dict[int, int] = {}  # puid -> slot index
         self._current: list[int] = []  # live puid per slot
         self._history: list[int] = []  # every puid ever started, in order
         self._status: dict[int, dict] = {}
@@ -113,8 +112,6 @@ class ProcessGroup:
             self._current, self._proxy = start_pmi_world(self, self._slots)
         else:
             self._current = self._spawn_slots(list(range(len(self._slots))))
-        for slot, puid in enumerate(self._current):
-            self._puid_slot[puid] = slot
         self._history.extend(self._current)
         self._state = "running"
         if self.restart or self.walltime:
@@ -169,7 +166,6 @@ class ProcessGroup:
                         new = self._spawn_slots(done)
                         for slot, puid in zip(done, new):
                             self._current[slot] = puid
-                            self._puid_slot[puid] = slot
                             self._history.append(puid)
                         self._refresh()
                 elif all(st["state"] == "exited" for st in self._status.values()):

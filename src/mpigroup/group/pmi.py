@@ -86,7 +86,7 @@ def start_pmi_world(group, slots) -> tuple[list[int], int]:
         gpu_env={},
         group_name=f"{group.name}-pmi-proxy",
     )
-    api.call("spawn_python", members=[member], hosts=[ctx.hostname], hidden=True)
+    api.call("spawn_python", members=[member], hosts=[ctx.hostname])
     return by_slot, proxy_puid
 
 

@@ -25,18 +25,6 @@ def _forward_status_files(world, status_dir: str) -> bool:
     return bool(events)
 
 
-def _head_alive(head_pid) -> bool:
-    if head_pid is None:
-        return True  # on another host: a dead head shows up as an MPI error instead
-    try:
-        os.kill(head_pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 def _leave(reason: str, run_dir: str) -> None:
     """Exit now, without MPI_Finalize: it would wait forever for the dead head."""
     print(f"mpigroup agent: {reason}; leaving", file=sys.stderr, flush=True)
@@ -56,7 +44,8 @@ def run_agent(run_dir: str, is_leader: bool, head_pid=None) -> int:
         while True:
             busy = False
             if time.monotonic() >= next_check:
-                if not _head_alive(head_pid):
+                # on another host (head_pid None) a dead head shows up as an MPI error instead
+                if head_pid is not None and not P.pid_alive(head_pid):
                     _leave("the head is gone", run_dir)
                 next_check = time.monotonic() + 1.0
             try:

@@ -69,10 +69,6 @@ def current() -> RuntimeContext:
     return _ctx
 
 
-def peek() -> Optional[RuntimeContext]:
-    return _ctx
-
-
 def require_worker_or_head() -> RuntimeContext:
     ctx = current()
     if ctx.role == "agent":

@@ -61,7 +61,6 @@ class MemberRecord:
     exitcode: Optional[int] = None
     error: Optional[tuple] = None  # (type, message, traceback) from FINISHED
     reported: bool = False  # FINISHED received
-    hidden: bool = False  # internal helper (PMI proxy), not a user member
     pending_signals: list = field(default_factory=list)  # sent before the pid was known
     stdout: list = field(default_factory=list)
     stderr: list = field(default_factory=list)
@@ -113,6 +112,9 @@ class Head:
         self.out_dir = os.path.join(run_dir, "out")
         os.makedirs(self.out_dir, exist_ok=True)
         self._tail_offsets: dict[str, int] = {}
+        from .context import forward_output_through_head
+
+        self._relay_files = forward_output_through_head()  # only singleton runs write to out/
 
     # ------------------------------------------------------------------ ids
     def new_puids(self, n: int) -> list[int]:
@@ -124,7 +126,7 @@ class Head:
             return f"{prefix}{next(self._set_ids)}"
 
     # ---------------------------------------------------------------- spawn
-    def spawn_python(self, members: list[P.MemberSpec], hosts: list[str], *, hidden: bool = False) -> list[int]:
+    def spawn_python(self, members: list[P.MemberSpec], hosts: list[str]) -> list[int]:
         """Spawn one Python rank per MemberSpec on the given hosts; returns puids."""
         from .context import forward_output_through_head
         from .spawn import spawn_python_set
@@ -141,7 +143,7 @@ class Head:
         with self._lock:
             for rank, idx in enumerate(order):
                 spec = members[idx]
-                rec = MemberRecord(spec.puid, set_key, rank, hosts[idx], state="running", hidden=hidden)
+                rec = MemberRecord(spec.puid, set_key, rank, hosts[idx], state="running")
                 self.members[spec.puid] = rec
                 records.append(rec)
             self.sets[set_key] = SpawnSet(set_key, ic, records)
@@ -266,7 +268,8 @@ class Head:
     def _serve_once(self, status: MPI.Status) -> bool:
         busy = self._poll_world(status)
         busy |= self._poll_sets(status)
-        busy |= self._tail_output_files()
+        if self._relay_files:
+            busy |= self._tail_output_files()
         busy |= self._scan_status_files()
         if time.monotonic() >= self._next_liveness:
             self._check_liveness()
@@ -384,12 +387,7 @@ class Head:
             local = [r for r in self.members.values()
                      if r.state == "running" and r.pid and r.host == self.hostname]
         for rec in local:
-            try:
-                os.kill(rec.pid, 0)
-                continue
-            except ProcessLookupError:
-                pass
-            except PermissionError:
+            if P.pid_alive(rec.pid):
                 continue
             first = self._vanished.setdefault(rec.puid, now)
             if now - first < 1.0:

@@ -11,6 +11,7 @@ core (measured 5.0 s CPU in 5 s here). Instead every wait polls with
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -47,6 +48,17 @@ class Backoff:
             delay = max(0.0, min(delay, deadline - time.monotonic()))
         time.sleep(delay)
         self.current = min(self.maximum, self.current * self.factor)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this node still exists (a pid owned by someone else counts as alive)."""
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
 
 
 def deadline_after(timeout: Optional[float]) -> Optional[float]:

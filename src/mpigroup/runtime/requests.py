@@ -8,14 +8,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 
-def _spawn_python(head, members, hosts, hidden=False):
-    return head.spawn_python(members, hosts, hidden=hidden)
-
-
 _OPS: dict[str, Callable[..., Any]] = {
     "new_puids": lambda head, n: head.new_puids(n),
     "new_set_key": lambda head, prefix="s": head.new_set_key(prefix),
-    "spawn_python": _spawn_python,
+    "spawn_python": lambda head, members, hosts: head.spawn_python(members, hosts),
     "register_foreign_set": lambda head, set_key, puids, hosts: head.register_foreign_set(set_key, puids, hosts),
     "status": lambda head, puids: head.status(puids),
     "signal": lambda head, puids, signum: head.signal(puids, signum),

@@ -34,23 +34,28 @@ def _apply_placement(member) -> None:
         os.chdir(member.cwd)
 
 
+def _head_gone(head_host: str, head_pid: int) -> bool:
+    """True once the head, if it runs on this node, has disappeared."""
+    import socket
+
+    from ..runtime.protocol import pid_alive
+
+    return head_host == socket.gethostname() and not pid_alive(head_pid)
+
+
 def _watch_head(head_host: str, head_pid: int, on_lost) -> None:
     """Leave if the head process on this node is gone (never outlive a run)."""
     import socket
 
-    if socket.gethostname() != head_host:
-        return
+    if head_host != socket.gethostname():
+        return  # on another node the MPI launcher ends us with the job
 
     def loop() -> None:
         while True:
             time.sleep(1.0)
-            try:
-                os.kill(head_pid, 0)
-            except ProcessLookupError:
+            if _head_gone(head_host, head_pid):
                 on_lost()
                 os._exit(1)
-            except PermissionError:
-                pass
 
     threading.Thread(target=loop, daemon=True, name="mpigroup-watchdog").start()
 
@@ -169,21 +174,6 @@ def _leave_pmix() -> None:
         return
 
 
-def _head_gone(head_at: str) -> bool:
-    import socket
-
-    host, _, pid = head_at.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-        return False
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-
-
 def run(run_dir: str, set_key: str, head_at: str = "") -> None:
     from mpi4py import MPI  # first: the head's spawn waits for our MPI_Init
 
@@ -205,7 +195,8 @@ def run(run_dir: str, set_key: str, head_at: str = "") -> None:
             print("mpigroup worker: no boot message from the head in 300 s", file=sys.stderr)
             os._exit(70)
         if now > next_check:
-            if _head_gone(head_at):
+            host, _, pid = head_at.rpartition(":")
+            if pid.isdigit() and _head_gone(host, int(pid)):
                 os._exit(1)
             next_check = now + 0.5
         backoff.sleep()
