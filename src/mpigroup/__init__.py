@@ -26,6 +26,18 @@ _EXPORTS = {
     "Node": "mpigroup.system",
     "System": "mpigroup.system",
     "cpu_count": "mpigroup.system",
+    "Queue": "mpigroup.sync",
+    "JoinableQueue": "mpigroup.sync",
+    "SimpleQueue": "mpigroup.sync",
+    "Event": "mpigroup.sync",
+    "Lock": "mpigroup.sync",
+    "RLock": "mpigroup.sync",
+    "Semaphore": "mpigroup.sync",
+    "BoundedSemaphore": "mpigroup.sync",
+    "Condition": "mpigroup.sync",
+    "Barrier": "mpigroup.sync",
+    "LockOwnerDied": "mpigroup.sync",
+    "ObjectGone": "mpigroup.sync",
     "current_allocation": "mpigroup.system",
 }
 
@@ -50,4 +62,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
                          RuntimeNotStarted)
     from .group import Process, ProcessGroup, ProcessTemplate
     from .policy import Policy
+    from .sync import (Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, LockOwnerDied,
+                       ObjectGone, Queue, RLock, Semaphore, SimpleQueue)
     from .system import Node, System, cpu_count, current_allocation

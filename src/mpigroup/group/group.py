@@ -146,7 +146,8 @@ class ProcessGroup:
                 )
             )
             hosts.append(placement.hostname)
-        return ctx.api.call("spawn_python", members=members, hosts=hosts)
+        join = any(self._slots[slot][0].shares_objects for slot in slots)
+        return ctx.api.call("spawn_python", members=members, hosts=hosts, join_universe=join)
 
     def _watch(self) -> None:
         """Restart exited members and enforce walltime, until the group stops."""

@@ -63,11 +63,15 @@ class ProcessTemplate:
         if callable(target):
             self.kind = "python"
             try:
+                before = _handles_pickled()
                 self._payload = cloudpickle.dumps((target, self.args, self.kwargs))
+                # handles to shared objects inside: the set joins the universe at boot
+                self.shares_objects = _handles_pickled() != before
             except Exception as exc:
                 raise TypeError(f"ProcessTemplate target or arguments cannot be pickled: {exc}") from exc
         elif isinstance(target, (str, os.PathLike)):
             self.kind = "exec"
+            self.shares_objects = False
             self._payload = None
             self.argv = [self._resolve_executable(os.fspath(target))] + [str(a) for a in self.args]
             if self.kwargs:
@@ -113,3 +117,10 @@ class ProcessTemplate:
 
     def __repr__(self) -> str:
         return f"ProcessTemplate({self.name or self.target!r}, kind={self.kind}, policy={self.policy})"
+
+
+def _handles_pickled() -> int:
+    import sys
+
+    universe = sys.modules.get("mpigroup.sync.universe")
+    return universe.handles_pickled() if universe is not None else 0

@@ -245,6 +245,8 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
         head.stop()
         return
     try:
+        if "mpigroup.sync.queues" in sys.modules:  # items the script put must reach the queue
+            sys.modules["mpigroup.sync.queues"].flush_all(timeout=30.0)
         head.close_spawning()
         stubborn = head.terminate_all(patience)
         if stubborn:
@@ -252,6 +254,8 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
     finally:
         remove_run_dir(ctx.run_dir)  # first: a launcher may SIGKILL us soon
         head.stop()
+        if "mpigroup.sync.universe" in sys.modules:
+            sys.modules["mpigroup.sync.universe"].stop_head_service()
         head.stop_agents()
         head.free_sets()
 

@@ -126,8 +126,12 @@ class Head:
             return f"{prefix}{next(self._set_ids)}"
 
     # ---------------------------------------------------------------- spawn
-    def spawn_python(self, members: list[P.MemberSpec], hosts: list[str]) -> list[int]:
-        """Spawn one Python rank per MemberSpec on the given hosts; returns puids."""
+    def spawn_python(self, members: list[P.MemberSpec], hosts: list[str], join_universe: bool = False) -> list[int]:
+        """Spawn one Python rank per MemberSpec on the given hosts; returns puids.
+
+        ``join_universe``: the targets carry shared-object handles, so the
+        whole set joins the universe at boot (one growth step).
+        """
         from .context import forward_output_through_head
         from .spawn import spawn_python_set
 
@@ -151,10 +155,15 @@ class Head:
         # Non-blocking sends to all ranks at once: a first message to a spawned
         # rank needs its TCP handshake, which each rank drives while it polls,
         # so sending one by one would add those waits up.
+        port = None
+        if join_universe:
+            from ..sync.universe import head_service
+
+            port = head_service().request_join([members[idx].puid for idx in order])
         requests = []
         for rank, idx in enumerate(order):
             boot = P.BootPayload(members[idx], self.allocation, self.hostname, os.getpid(),
-                                 self.run_dirs.get(hosts[idx], self.run_dir), self.run_dirs)
+                                 self.run_dirs.get(hosts[idx], self.run_dir), self.run_dirs, port)
             requests.append(ic.isend(boot, dest=rank, tag=P.TAG_BOOT))
         backoff = P.Backoff(maximum=1e-3)
         while not MPI.Request.Testall(requests):

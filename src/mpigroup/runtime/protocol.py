@@ -98,3 +98,4 @@ class BootPayload:
     head_pid: int
     run_dir: str  # this rank's node
     run_dirs: dict  # hostname -> run directory on that node
+    universe_port: Optional[str] = None  # join the shared-object universe at boot (mpigroup.sync)

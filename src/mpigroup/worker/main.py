@@ -150,6 +150,22 @@ def _run_exec(member) -> tuple[int, Optional[tuple]]:
     return _child.wait(), None
 
 
+def _leave_universe() -> None:
+    """Flush queue feeders, then leave the shared-object universe (if we joined it)."""
+    if "mpigroup.sync.universe" not in sys.modules:
+        return
+    try:
+        if "mpigroup.sync.queues" in sys.modules:
+            from ..sync.queues import flush_all
+
+            flush_all()
+        from ..sync.universe import leave
+
+        leave()
+    except Exception:
+        traceback.print_exc()
+
+
 def _leave_pmix() -> None:
     """Finalize PMIx (not MPI) so the launcher counts our exit as orderly.
 
@@ -225,11 +241,16 @@ def run(run_dir: str, set_key: str, head_at: str = "") -> None:
     _adopt_sys_path(member)
     _watch_head(boot.head_host, boot.head_pid, lambda: _child and _child.kill())
     send_event("started", os.getpid(), host)
+    if boot.universe_port:  # our arguments carry shared objects: join as one set
+        from ..sync.universe import join_spawned_set
+
+        join_spawned_set(boot.universe_port)
 
     if member.target_kind == "python":
         code, error = _run_python(member)
     else:
         code, error = _run_exec(member)
+    _leave_universe()
     _kill_descendants()
     routing.close()
     with send_lock:

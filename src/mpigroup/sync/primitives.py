@@ -1,0 +1,407 @@
+"""Event, Lock, RLock, Semaphore, BoundedSemaphore, Condition, Barrier over RMA.
+
+Each is one or two int64 words of the arena, changed only with
+``MPI_Compare_and_swap``/``MPI_Fetch_and_op``; waiting spins briefly, then
+backs off to 1 ms sleeps, so idle waiters leave the CPU to working ranks.
+
+A lock word holds its owner's token (node, pid, thread). A waiter that finds
+the owner's process gone (same node) raises :class:`LockOwnerDied` instead of
+waiting forever; every blocking call also takes a timeout.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from ..runtime.protocol import pid_alive
+from . import rma
+from . import universe as U
+
+SEM_VALUE_MAX = (1 << 31) - 1
+
+
+class LockOwnerDied(RuntimeError):
+    """A lock is held by a process that no longer exists."""
+
+
+def _token() -> int:
+    return (os.getpid() << 22) | (threading.get_ident() & 0x3FFFFF) | 1
+
+
+def _owner_pid(token: int) -> int:
+    return token >> 22
+
+
+def _deadline(block: bool, timeout: Optional[float]) -> Optional[float]:
+    if not block:
+        return time.monotonic()
+    if timeout is None:
+        return None
+    return time.monotonic() + max(0.0, timeout)
+
+
+def _expired(deadline: Optional[float]) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _wait_until(attempt: Callable[[U.Universe], Any], deadline: Optional[float],
+                on_idle: Optional[Callable[[], None]] = None) -> Any:
+    """Call ``attempt`` (under the step lock) until it returns non-None or the deadline passes."""
+    wait = U.SpinWait()
+    next_idle = time.monotonic() + 1.0
+    while True:
+        uni = U.current()
+        with uni.lock:
+            result = attempt(uni)
+        if result is not None:
+            return result
+        if _expired(deadline):
+            return None
+        if on_idle is not None and time.monotonic() > next_idle:
+            on_idle()
+            next_idle = time.monotonic() + 1.0
+        wait.pause(deadline)
+
+
+class Event(rma.SharedObject):
+    """``multiprocessing.Event``: one flag word."""
+
+    _words = 1
+
+    def __init__(self, *, ctx: Any = None) -> None:
+        super().__init__()
+
+    def _restore(self) -> None:
+        pass
+
+    def is_set(self) -> bool:
+        uni = U.current()
+        with uni.lock:
+            return rma.load(uni, self._word(0)) != 0
+
+    def set(self) -> None:
+        uni = U.current()
+        with uni.lock:
+            rma.store(uni, self._word(0), 1)
+
+    def clear(self) -> None:
+        uni = U.current()
+        with uni.lock:
+            rma.store(uni, self._word(0), 0)
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        got = _wait_until(lambda uni: True if rma.load(uni, self._word(0)) else None,
+                          _deadline(True, timeout))
+        return bool(got)
+
+    def __repr__(self) -> str:
+        return f"<Event at arena+{self._offset} {'set' if self.is_set() else 'unset'}>"
+
+
+class Semaphore(rma.SharedObject):
+    """``multiprocessing.Semaphore``: word 0 is the value."""
+
+    _words = 2  # value, bound (0: unbounded)
+
+    def __init__(self, value: int = 1, *, ctx: Any = None, _bound: int = 0) -> None:
+        if value < 0:
+            raise ValueError("semaphore initial value must be >= 0")
+        super().__init__(_init={0: value, 1: _bound})
+
+    def _restore(self) -> None:
+        pass
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        def attempt(uni):
+            v = rma.load(uni, self._word(0))
+            if v > 0 and rma.cas(uni, self._word(0), v, v - 1) == v:
+                return True
+            return None
+
+        return bool(_wait_until(attempt, _deadline(block, timeout)))
+
+    def release(self) -> None:
+        uni = U.current()
+        with uni.lock:
+            bound = rma.load(uni, self._word(1))
+            while True:
+                v = rma.load(uni, self._word(0))
+                if bound and v >= bound:
+                    raise ValueError("semaphore or lock released too many times")
+                if v >= SEM_VALUE_MAX:
+                    raise OverflowError("semaphore value would exceed SEM_VALUE_MAX")
+                if rma.cas(uni, self._word(0), v, v + 1) == v:
+                    return
+
+    def get_value(self) -> int:
+        uni = U.current()
+        with uni.lock:
+            return rma.load(uni, self._word(0))
+
+    def _is_zero(self) -> bool:
+        return self.get_value() == 0
+
+    __enter__ = acquire
+
+    def __exit__(self, *args) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}(value={self.get_value()})>"
+
+
+class BoundedSemaphore(Semaphore):
+    """``multiprocessing.BoundedSemaphore``: release past the initial value raises."""
+
+    def __init__(self, value: int = 1, *, ctx: Any = None) -> None:
+        super().__init__(value, _bound=value)
+
+
+class Lock(rma.SharedObject):
+    """``multiprocessing.Lock``: word 0 is the owner's token (0 when free)."""
+
+    _words = 2  # owner, recursion count (RLock)
+
+    def __init__(self, *, ctx: Any = None) -> None:
+        super().__init__()
+
+    def _restore(self) -> None:
+        pass
+
+    def _owner_gone(self) -> None:
+        uni = U.current()
+        with uni.lock:
+            owner = rma.load(uni, self._word(0))
+        if owner and not pid_alive(_owner_pid(owner)) and _owner_pid(owner) != os.getpid():
+            raise LockOwnerDied(f"{type(self).__name__} is held by process {_owner_pid(owner)}, "
+                                "which has exited without releasing it")
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        me = _token()
+        got = _wait_until(lambda uni: True if rma.cas(uni, self._word(0), 0, me) == 0 else None,
+                          _deadline(block, timeout), self._owner_gone)
+        return bool(got)
+
+    def release(self) -> None:
+        uni = U.current()
+        with uni.lock:
+            owner = rma.load(uni, self._word(0))
+            if owner == 0:
+                raise ValueError("semaphore or lock released too many times")
+            rma.store(uni, self._word(0), 0)
+
+    def _is_mine(self) -> bool:
+        uni = U.current()
+        with uni.lock:
+            return rma.load(uni, self._word(0)) == _token()
+
+    def _release_all(self) -> int:
+        self.release()
+        return 1
+
+    def _reacquire(self, count: int) -> None:
+        self.acquire()
+
+    __enter__ = acquire
+
+    def __exit__(self, *args) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        uni = U.current()
+        with uni.lock:
+            owner = rma.load(uni, self._word(0))
+        state = "unlocked" if not owner else ("owned by this thread" if owner == _token()
+                                               else f"locked by pid {_owner_pid(owner)}")
+        return f"<{type(self).__name__} {state}>"
+
+
+class RLock(Lock):
+    """``multiprocessing.RLock``: the owner may acquire again; word 1 counts."""
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        me = _token()
+
+        def attempt(uni):
+            old = rma.cas(uni, self._word(0), 0, me)
+            if old == 0 or old == me:
+                rma.add(uni, self._word(1), 1)
+                return True
+            return None
+
+        return bool(_wait_until(attempt, _deadline(block, timeout), self._owner_gone))
+
+    def release(self) -> None:
+        uni = U.current()
+        with uni.lock:
+            owner, count = rma.load(uni, self._word(0), 2)
+            if owner != _token() or count <= 0:
+                raise AssertionError("attempt to release recursive lock not owned by thread")
+            if count == 1:
+                rma.store(uni, self._word(1), 0)
+                rma.store(uni, self._word(0), 0)
+            else:
+                rma.add(uni, self._word(1), -1)
+
+    def _count(self) -> int:
+        uni = U.current()
+        with uni.lock:
+            owner, count = rma.load(uni, self._word(0), 2)
+        return count if owner == _token() else 0
+
+    def _release_all(self) -> int:
+        count = self._count()
+        uni = U.current()
+        with uni.lock:
+            rma.store(uni, self._word(1), 0)
+            rma.store(uni, self._word(0), 0)
+        return count
+
+    def _reacquire(self, count: int) -> None:
+        self.acquire()
+        if count > 1:
+            uni = U.current()
+            with uni.lock:
+                rma.add(uni, self._word(1), count - 1)
+
+
+class Condition:
+    """``multiprocessing.Condition``: the semaphore algorithm multiprocessing uses.
+
+    Sleepers count themselves in ``sleeping``, wait on ``wait_sem`` and
+    report in ``woken``; a notifier hands out ``wait_sem`` permits and waits
+    until that many sleepers woke, so a notification is never lost and never
+    wakes a thread that started waiting after it.
+    """
+
+    def __init__(self, lock: Optional[Lock] = None, *, ctx: Any = None) -> None:
+        self._lock = lock if lock is not None else RLock()
+        self._sleeping = Semaphore(0)
+        self._woken = Semaphore(0)
+        self._wait_sem = Semaphore(0)
+        self._make_methods()
+
+    def _make_methods(self) -> None:
+        self.acquire = self._lock.acquire
+        self.release = self._lock.release
+
+    def __getstate__(self):
+        return (self._lock, self._sleeping, self._woken, self._wait_sem)
+
+    def __setstate__(self, state) -> None:
+        self._lock, self._sleeping, self._woken, self._wait_sem = state
+        self._make_methods()
+
+    def __enter__(self):
+        return self._lock.__enter__()
+
+    def __exit__(self, *args):
+        return self._lock.__exit__(*args)
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        assert self._lock._is_mine(), "must acquire() condition before using wait()"
+        self._sleeping.release()
+        count = self._lock._release_all()
+        try:
+            return self._wait_sem.acquire(True, timeout)
+        finally:
+            self._woken.release()
+            self._lock._reacquire(count)
+
+    def notify(self, n: int = 1) -> None:
+        assert self._lock._is_mine(), "lock is not owned"
+        assert not self._wait_sem.acquire(False)
+        while self._woken.acquire(False):  # account for sleepers that timed out
+            assert self._sleeping.acquire(False)
+        sleepers = 0
+        while sleepers < n and self._sleeping.acquire(False):
+            self._wait_sem.release()
+            sleepers += 1
+        if sleepers:
+            for _ in range(sleepers):
+                self._woken.acquire()
+            while self._wait_sem.acquire(False):  # take back permits of sleepers that timed out
+                pass
+
+    def notify_all(self) -> None:
+        self.notify(n=SEM_VALUE_MAX)
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: Optional[float] = None) -> Any:
+        result = predicate()
+        if result:
+            return result
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not result:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.wait(remaining)
+            else:
+                self.wait()
+            result = predicate()
+        return result
+
+    def __repr__(self) -> str:
+        return f"<Condition({self._lock!r})>"
+
+
+class _Words(rma.SharedObject):
+    """A few plain shared int64 words (the Barrier's state and count)."""
+
+    _words = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def _restore(self) -> None:
+        pass
+
+    def __getitem__(self, i: int) -> int:
+        uni = U.current()
+        with uni.lock:
+            return rma.load(uni, self._word(i))
+
+    def __setitem__(self, i: int, value: int) -> None:
+        uni = U.current()
+        with uni.lock:
+            rma.store(uni, self._word(i), value)
+
+
+class Barrier(threading.Barrier):
+    """``multiprocessing.Barrier``: threading's algorithm over a shared Condition.
+
+    As multiprocessing does, only ``_state`` and ``_count`` move into shared
+    memory (two arena words); ``parties``, ``n_waiting``, ``broken``,
+    ``abort`` and ``reset`` come from ``threading.Barrier``.
+    """
+
+    def __init__(self, parties: int, action: Optional[Callable] = None, timeout: Optional[float] = None,
+                 *, ctx: Any = None) -> None:
+        if parties < 1:
+            raise ValueError("parties must be >= 1")
+        self.__setstate__((parties, action, timeout, Condition(Lock()), _Words()))
+
+    def __setstate__(self, state) -> None:
+        (self._parties, self._action, self._timeout, self._cond, self._array) = state
+
+    def __getstate__(self):
+        return (self._parties, self._action, self._timeout, self._cond, self._array)
+
+    @property
+    def _state(self) -> int:
+        return self._array[0]
+
+    @_state.setter
+    def _state(self, value: int) -> None:
+        self._array[0] = value
+
+    @property
+    def _count(self) -> int:
+        return self._array[1]
+
+    @_count.setter
+    def _count(self, value: int) -> None:
+        self._array[1] = value

@@ -1,0 +1,204 @@
+"""Passive-target RMA on the head's arena, and the base of every shared object.
+
+All operations target rank 0 (the head) of the universe window inside one
+``MPI_Win_lock_all`` epoch that each member keeps open: atomics are
+``MPI_Fetch_and_op``/``MPI_Compare_and_swap``/``MPI_Accumulate`` on aligned
+64-bit words, data moves with ``MPI_Put``/``MPI_Get``, and ``MPI_Win_flush``
+completes them. On one node Open MPI serves these from shared memory (osc/sm)
+with no progress needed from the head.
+
+Every object starts with two words: a reference count (handles alive in all
+processes) and a generation, so a handle whose block was freed and reused is
+detected instead of corrupting another object.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import weakref
+from typing import Optional
+
+import numpy as np
+from mpi4py import MPI
+
+from . import universe as U
+
+WORD = 8
+REFCOUNT, GENERATION = 0, 1  # word indexes common to every object
+HEADER_WORDS = 2
+
+_generations = itertools.count(int.from_bytes(os.urandom(3), "little") << 20)
+_local = threading.local()
+
+
+def _scratch():
+    s = getattr(_local, "scratch", None)
+    if s is None:
+        s = _local.scratch = (np.zeros(2, np.int64), np.zeros(2, np.int64), np.zeros(2, np.int64))
+    return s
+
+
+# --------------------------------------------------------------- word ops
+# Callers hold ``uni.lock``. Offsets are byte offsets into the arena.
+
+def fetch_add(uni: U.Universe, offset: int, value: int) -> int:
+    src, res, _ = _scratch()
+    src[0] = value
+    uni.win.Fetch_and_op([src, 1, MPI.INT64_T], [res, 1, MPI.INT64_T], U.HEAD, offset, MPI.SUM)
+    uni.win.Flush(U.HEAD)
+    return int(res[0])
+
+
+def load(uni: U.Universe, offset: int, count: int = 1):
+    """Atomic read of ``count`` consecutive words (one call)."""
+    src, res, _ = _scratch()
+    uni.win.Get_accumulate([src, count, MPI.INT64_T], [res, count, MPI.INT64_T], U.HEAD,
+                           [offset, count, MPI.INT64_T], MPI.NO_OP)
+    uni.win.Flush(U.HEAD)
+    return int(res[0]) if count == 1 else [int(x) for x in res[:count]]
+
+
+def store(uni: U.Universe, offset: int, value: int, flush: bool = True) -> None:
+    src, _, _ = _scratch()
+    src[0] = value
+    uni.win.Accumulate([src, 1, MPI.INT64_T], U.HEAD, [offset, 1, MPI.INT64_T], MPI.REPLACE)
+    if flush:
+        uni.win.Flush(U.HEAD)
+
+
+def add(uni: U.Universe, offset: int, value: int, flush: bool = True) -> None:
+    src, _, _ = _scratch()
+    src[0] = value
+    uni.win.Accumulate([src, 1, MPI.INT64_T], U.HEAD, [offset, 1, MPI.INT64_T], MPI.SUM)
+    if flush:
+        uni.win.Flush(U.HEAD)
+
+
+def cas(uni: U.Universe, offset: int, expected: int, new: int) -> int:
+    """Compare-and-swap; returns the old value (success iff it equals ``expected``)."""
+    src, res, cmp = _scratch()
+    src[0], cmp[0] = new, expected
+    uni.win.Compare_and_swap([src, 1, MPI.INT64_T], [cmp, 1, MPI.INT64_T], [res, 1, MPI.INT64_T],
+                             U.HEAD, offset)
+    uni.win.Flush(U.HEAD)
+    return int(res[0])
+
+
+def put(uni: U.Universe, offset: int, data) -> None:
+    uni.win.Put([data, MPI.BYTE], U.HEAD, [offset, len(data), MPI.BYTE])
+
+
+def get(uni: U.Universe, offset: int, out) -> None:
+    uni.win.Get([out, MPI.BYTE], U.HEAD, [offset, len(out), MPI.BYTE])
+
+
+def flush(uni: U.Universe) -> None:
+    uni.win.Flush(U.HEAD)
+
+
+def drop_reference(uni: U.Universe, offset: int, generation: int) -> bool:
+    """Decrement an object's reference count; True if the caller must free the block."""
+    with uni.lock:
+        if load(uni, offset + GENERATION * WORD) != generation:
+            return False
+        if fetch_add(uni, offset + REFCOUNT * WORD, -1) != 1:
+            return False
+        store(uni, offset + GENERATION * WORD, -1)  # stale handles now see ObjectGone
+        return True
+
+
+# ------------------------------------------------------------ base object
+class ObjectGone(RuntimeError):
+    """The shared object was destroyed (its last handle went away)."""
+
+
+class SharedObject:
+    """A block of the arena, named by (offset, generation); picklable anywhere.
+
+    Subclasses set ``_words`` (int64 state words after the header) and may
+    add ``_extra_bytes`` of data; ``_params`` travel with the handle.
+    """
+
+    _words = 0
+
+    def __init__(self, *, _extra_bytes: int = 0, _init: Optional[dict] = None) -> None:
+        uni = U.current()
+        size = (HEADER_WORDS + self._words) * WORD + _extra_bytes
+        offset = _allocate(size)
+        generation = next(_generations)
+        with uni.lock:
+            zeros = np.zeros((HEADER_WORDS + self._words), np.int64)
+            zeros[REFCOUNT] = 1
+            zeros[GENERATION] = generation
+            for index, value in (_init or {}).items():
+                zeros[HEADER_WORDS + index] = value
+            put(uni, offset, zeros.view(np.uint8))
+            flush(uni)
+        self._attach(offset, generation, counted=True)
+
+    def _attach(self, offset: int, generation: int, counted: bool) -> None:
+        self._offset = offset
+        self._generation = generation
+        uni = U.current()
+        if not counted:
+            with uni.lock:
+                if load(uni, offset + GENERATION * WORD) != generation:
+                    raise ObjectGone(f"{type(self).__name__} at arena offset {offset} no longer exists")
+                fetch_add(uni, offset + REFCOUNT * WORD, 1)
+        self._finalizer = weakref.finalize(self, uni.defer_release, offset, generation)
+
+    def _word(self, index: int) -> int:
+        """Byte offset of state word ``index`` (after the header)."""
+        return self._offset + (HEADER_WORDS + index) * WORD
+
+    @property
+    def _data(self) -> int:
+        return self._offset + (HEADER_WORDS + self._words) * WORD
+
+    def _params(self) -> tuple:
+        return ()
+
+    def __reduce__(self):
+        U.note_handle_pickled()
+        return (_rebuild, (type(self), self._offset, self._generation, self._params()))
+
+    def _destroy_block(self) -> None:
+        """Free the block now for every process; other handles then raise ObjectGone."""
+        uni = U.current()
+        with uni.lock:
+            gen_word = self._offset + GENERATION * WORD
+            if cas(uni, gen_word, self._generation, -1) != self._generation:
+                return  # already destroyed
+        self._finalizer.detach()
+        _free(self._offset)
+
+    def _check_alive(self, uni: U.Universe) -> None:
+        if load(uni, self._offset + GENERATION * WORD) != self._generation:
+            raise ObjectGone(f"{type(self).__name__} was destroyed")
+
+
+def _rebuild(cls, offset: int, generation: int, params: tuple):
+    obj = cls.__new__(cls)
+    obj._restore(*params)
+    obj._attach(offset, generation, counted=False)
+    return obj
+
+
+def _free(offset: int) -> None:
+    from ..runtime import context
+
+    ctx = context.require_worker_or_head()
+    if ctx.role == "head":
+        U.head_service().free(offset)
+    else:
+        ctx.api.call("arena_free", offset=offset)
+
+
+def _allocate(nbytes: int) -> int:
+    from ..runtime import context
+
+    ctx = context.require_worker_or_head()
+    if ctx.role == "head":
+        return U.head_service().allocate(nbytes)
+    return ctx.api.call("arena_alloc", nbytes=nbytes)

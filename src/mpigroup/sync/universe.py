@@ -1,0 +1,302 @@
+"""Membership of shared objects: one growing communicator and arena window per run.
+
+Answer to design.md question 1 (measured in docs/architecture.md):
+
+* Every Queue, Event, Lock ... is a block of one *arena* window that the head
+  exposes (``MPI_Win_allocate``; on one node Open MPI's osc/sm, so no
+  operation needs progress from the head or anyone else).
+* A window's membership is fixed, so the window lives over a *universe*
+  communicator that grows: a process joins when it first needs shared objects
+  (a spawned set whose arguments carry a handle joins as a whole at boot; any
+  other process joins alone on first use). Joining is ``MPI_Comm_accept`` by
+  the current members and ``MPI_Comm_connect`` by the newcomers, a merge, a
+  new arena window, and a copy of the used part of the arena by the head.
+* Every member runs a light *service thread* that takes part in these steps
+  while its main thread runs user code or sleeps. Steps are fenced by a
+  process-local lock that every shared-object operation holds (briefly, never
+  while waiting), so no operation sees a window being replaced.
+* A member that exits leaves through a step of its own (batched); one that
+  died without leaving is dropped from the next communicator with
+  ``MPI_Comm_create_group`` over the survivors, and the old window, whose
+  collective free it can no longer join, is left allocated until the run ends.
+
+Handles name (arena offset, generation), never windows, so they stay valid
+across steps.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from mpi4py import MPI
+
+TAG_STEP = 41  # head -> member, on the universe communicator: ("step", ...)
+HEAD = 0  # the head is rank 0 of every universe communicator
+STEP_TIMEOUT = 120.0
+
+
+def arena_bytes() -> int:
+    """Size of the head's arena window (``MPIGROUP_ARENA_BYTES``, default 256 MiB)."""
+    raw = os.environ.get("MPIGROUP_ARENA_BYTES", str(256 << 20))
+    try:
+        size = int(raw)
+    except ValueError:
+        raise ValueError(f"MPIGROUP_ARENA_BYTES must be a number of bytes, got {raw!r}") from None
+    if size < (1 << 16):
+        raise ValueError(f"MPIGROUP_ARENA_BYTES={size} is below the 64 KiB minimum")
+    return size
+
+
+class SpinWait:
+    """Waiting policy for every shared-object wait: spin briefly, then back off.
+
+    A short spin (no sleep) keeps round trips in the microseconds while the
+    other side is active; then sleeps double from 20 µs up to ``maximum``, so
+    idle waiters cost little CPU (on 2 cores, 8 waiters must not starve the
+    workers). Like ``mpi4py.util.sync``'s backoff, capped near 1 ms.
+    """
+
+    __slots__ = ("spin_until", "delay", "maximum")
+
+    def __init__(self, spin: float = 100e-6, maximum: float = 1e-3) -> None:
+        self.spin_until = time.perf_counter() + spin
+        self.delay = 20e-6
+        self.maximum = maximum
+
+    def pause(self, deadline: Optional[float] = None) -> None:
+        if time.perf_counter() < self.spin_until:
+            return
+        delay = self.delay
+        if deadline is not None:
+            delay = min(delay, max(0.0, deadline - time.monotonic()))
+        time.sleep(delay)
+        self.delay = min(self.maximum, self.delay * 2)
+
+
+def poll_collective(request: MPI.Request, what: str, timeout: float = STEP_TIMEOUT) -> None:
+    """Complete a non-blocking collective without spinning a core in MPI."""
+    wait = SpinWait(spin=0.0, maximum=5e-3)
+    deadline = time.monotonic() + timeout
+    while not request.Test():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"mpigroup universe: {what} did not complete within {timeout} s")
+        wait.pause()
+
+
+class Universe:
+    """This process's membership: the communicator, the arena window, the step lock."""
+
+    def __init__(self, comm: MPI.Intracomm, win: MPI.Win) -> None:
+        self.comm = comm
+        self.win = win
+        self.lock = threading.RLock()  # held by every operation and by every step
+        self.left = threading.Event()
+        self.steps = 0
+        self._releases: list[tuple[int, int]] = []  # (offset, generation) dropped by GC
+        self._release_lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        win.Lock_all()
+
+    # ------------------------------------------------------------ members
+    def start_service(self, release: Callable[[int], None]) -> None:
+        """Start the thread that joins steps while the main thread is busy."""
+        self._free_block = release
+        self._thread = threading.Thread(target=self._serve, name="mpigroup-universe", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        wait = SpinWait(spin=0.0, maximum=20e-3)
+        status = MPI.Status()
+        while not self.left.is_set():
+            busy = False
+            try:
+                if self.comm.Iprobe(HEAD, TAG_STEP, status):
+                    msg = self.comm.recv(source=HEAD, tag=TAG_STEP)
+                    self.take_step(*msg[1:])
+                    busy = True
+                busy |= self.process_releases()
+            except Exception:  # the process can still run; report once and stop serving
+                import traceback
+
+                print("mpigroup: universe service stopped:\n" + traceback.format_exc(), flush=True)
+                return
+            if busy:
+                wait = SpinWait(spin=0.0, maximum=20e-3)
+            else:
+                wait.pause()
+
+    def take_step(self, port: Optional[str], leavers: list[int], dead: list[int],
+                  arena_size: int = 0, copy_upto: int = 0) -> None:
+        """An old member's part of a growth or shrink step (collective)."""
+        with self.lock:
+            old_comm, old_win = self.comm, self.win
+            old_win.Unlock_all()
+            me = old_comm.Get_rank()
+            gone = set(leavers) | set(dead)
+            base: Optional[MPI.Intracomm]
+            if gone:
+                survivors = [r for r in range(old_comm.Get_size()) if r not in gone]
+                base = None
+                if me in survivors:
+                    group = old_comm.Get_group().Incl(survivors)
+                    base = old_comm.Create_group(group, tag=self.steps % 30000 + 1)
+                    group.Free()
+            else:
+                base = old_comm
+            if base is not None:
+                if port:
+                    inter = base.Accept(port, root=HEAD)
+                    new_comm = inter.Merge(high=False)
+                    inter.Free()
+                else:
+                    new_comm = base
+                new_win = MPI.Win.Allocate(arena_size if me == HEAD else 0, 1, comm=new_comm)
+                if me == HEAD and copy_upto:
+                    old_mem = old_win.tomemory()
+                    new_mem = new_win.tomemory()
+                    new_mem[:copy_upto] = old_mem[:copy_upto]
+                poll_collective(new_comm.Ibarrier(), "arena copy")
+            if not dead:
+                poll_collective(old_comm.Ibarrier(), "release of the old arena")
+                old_win.Free()
+                if base is not None and new_comm is not old_comm:
+                    old_comm.Free()
+            if base is None:  # this process left
+                self.left.set()
+                return
+            if base is not old_comm and new_comm is not base:
+                base.Free()
+            self.comm, self.win = new_comm, new_win
+            self.steps += 1
+            new_win.Lock_all()
+
+    # -------------------------------------------------------- releases
+    def defer_release(self, offset: int, generation: int) -> None:
+        """Called from handle finalizers (any thread, any time): no MPI here."""
+        with self._release_lock:
+            self._releases.append((offset, generation))
+
+    def process_releases(self) -> bool:
+        with self._release_lock:
+            todo, self._releases = self._releases, []
+        if not todo or self.left.is_set():
+            return False
+        from .rma import drop_reference
+
+        for offset, generation in todo:
+            if drop_reference(self, offset, generation):
+                self._free_block(offset)
+        return True
+
+
+def connect_newcomer(comm: MPI.Intracomm, port: str) -> Universe:
+    """A newcomer's part of a growth step: ``comm`` connects as a whole."""
+    inter = comm.Connect(port, root=0)
+    merged = inter.Merge(high=True)
+    inter.Free()
+    win = MPI.Win.Allocate(0, 1, comm=merged)
+    poll_collective(merged.Ibarrier(), "arena copy")
+    return Universe(merged, win)
+
+
+# ------------------------------------------------------------------ process state
+_universe: Optional[Universe] = None
+_head_service: Any = None  # UniverseHead on the head
+_state_lock = threading.Lock()
+
+
+def current() -> Universe:
+    """This process's universe, joining it on first use."""
+    uni = _universe
+    if uni is not None:
+        if uni.left.is_set():
+            raise RuntimeError("this process has left the mpigroup universe (it is exiting): "
+                               "shared objects can no longer be used")
+        return uni
+    return _join()
+
+
+def is_member() -> bool:
+    return _universe is not None and not _universe.left.is_set()
+
+
+def _join() -> Universe:
+    global _universe, _head_service
+    from ..runtime import context
+
+    ctx = context.require_worker_or_head()
+    with _state_lock:
+        if _universe is not None:
+            return _universe
+        if ctx.role == "head":
+            from .head_service import UniverseHead
+
+            comm = MPI.COMM_SELF.Dup()
+            win = MPI.Win.Allocate(arena_bytes(), 1, comm=comm)
+            _universe = Universe(comm, win)
+            _head_service = UniverseHead(_universe, ctx)
+            _head_service.start()
+            return _universe
+        port = ctx.api.call("universe_join", puids=[ctx.puid], timeout=STEP_TIMEOUT)
+        _universe = connect_newcomer(MPI.COMM_SELF, port)
+        _universe.start_service(_remote_free)
+        return _universe
+
+
+def join_spawned_set(port: str) -> Universe:
+    """Called at boot by every rank of a set spawned with shared-object handles."""
+    global _universe
+    with _state_lock:
+        _universe = connect_newcomer(MPI.COMM_WORLD, port)
+        _universe.start_service(_remote_free)
+        return _universe
+
+
+def _remote_free(offset: int) -> None:
+    from ..runtime import context
+
+    context.current().api.call("arena_free", offset=offset)
+
+
+def stop_head_service() -> None:
+    if _head_service is not None:
+        _head_service.stop()
+
+
+def head_service():
+    """The head's UniverseHead, created with the universe on first use."""
+    current()
+    return _head_service
+
+
+def leave(timeout: float = 60.0) -> None:
+    """Leave the universe before this process exits (workers only)."""
+    uni = _universe
+    if uni is None or uni.left.is_set():
+        return
+    from ..runtime import context
+
+    uni.process_releases()
+    ctx = context.current()
+    if ctx.role != "worker":
+        return
+    try:
+        ctx.api.call("universe_leave", puid=ctx.puid, timeout=timeout)
+    except Exception:
+        return  # the head is gone or busy: we count as dead at the next step
+    uni.left.wait(timeout)
+
+
+_handles_pickled = 0
+
+
+def note_handle_pickled() -> None:
+    """Record that a shared-object handle was pickled (spawns use it to join the set at boot)."""
+    global _handles_pickled
+    _handles_pickled += 1
+
+
+def handles_pickled() -> int:
+    return _handles_pickled
