@@ -39,6 +39,7 @@ class UniverseHead:
         self.size = arena_bytes()
         self.arena = Arena(self.size)
         self._arena_lock = threading.Lock()
+        self._steps = 0
         self.members: list[int] = [0]  # puid per universe rank; 0 is the head
         self._work: "queue.Queue" = queue.Queue()
         self._stop = threading.Event()
@@ -128,11 +129,13 @@ class UniverseHead:
         with self._arena_lock:
             copy_upto = self.arena.high_water
         with uni.lock:
-            msg = ("step", port, leaver_ranks, dead, 0, 0)
+            self._steps += 1
+            tag = self._steps % 30000 + 1  # Create_group tag: the same in every member
+            msg = ("step", port, leaver_ranks, dead, tag)
             reqs = [uni.comm.isend(msg, dest=r, tag=TAG_STEP)
                     for r in range(1, uni.comm.Get_size()) if r not in dead]
             MPI.Request.Waitall(reqs)
-            uni.take_step(port, leaver_ranks, dead, self.size, copy_upto)
+            uni.take_step(port, leaver_ranks, dead, tag, self.size, copy_upto)
         gone = set(leaver_ranks) | set(dead)
         self.members = [p for r, p in enumerate(self.members) if r not in gone]
         if join:

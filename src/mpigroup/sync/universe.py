@@ -85,6 +85,49 @@ def poll_collective(request: MPI.Request, what: str, timeout: float = STEP_TIMEO
         wait.pause()
 
 
+def allocate_window(size: int, comm: MPI.Intracomm) -> MPI.Win:
+    """``MPI_Win_allocate`` without Open MPI's per-window ULFM warning.
+
+    With fault tolerance on (``mpi_ft_enable``, which mpigroup needs so that
+    a dead worker is an event, not a job abort), Open MPI prints an 8-line
+    "osc/sm is not tested for post-failure operation" notice for every window
+    it creates. It is a statement about the component, not about this
+    window, and mpigroup's use does not depend on osc/sm's failure handling:
+    only shared ``lock_all`` epochs and atomics are used (no exclusive MPI
+    locks a dead process could hold), and the windows of a dead member are
+    abandoned, never freed collectively. So the flag that gates the notice
+    (``ompi_ftmpi_enabled``) is cleared for the duration of the call only.
+    """
+    flag = _ft_flag()
+    if flag is not None and flag.value:
+        flag.value = False
+        try:
+            win = MPI.Win.Allocate(size, 1, comm=comm)
+        finally:
+            flag.value = True
+    else:
+        win = MPI.Win.Allocate(size, 1, comm=comm)
+    win.Set_errhandler(MPI.ERRORS_RETURN)  # windows default to ERRORS_ARE_FATAL: raise instead
+    return win
+
+
+_FT_FLAG: Any = ()
+
+
+def _ft_flag():
+    global _FT_FLAG
+    if _FT_FLAG == ():
+        import ctypes
+
+        _FT_FLAG = None
+        try:
+            lib = ctypes.CDLL(MPI.__file__, mode=os.RTLD_NOLOAD)  # resolves through mpi4py's libmpi
+            _FT_FLAG = ctypes.c_bool.in_dll(lib, "ompi_ftmpi_enabled")
+        except (OSError, ValueError):
+            pass
+    return _FT_FLAG
+
+
 class Universe:
     """This process's membership: the communicator, the arena window, the step lock."""
 
@@ -127,7 +170,7 @@ class Universe:
             else:
                 wait.pause()
 
-    def take_step(self, port: Optional[str], leavers: list[int], dead: list[int],
+    def take_step(self, port: Optional[str], leavers: list[int], dead: list[int], tag: int = 1,
                   arena_size: int = 0, copy_upto: int = 0) -> None:
         """An old member's part of a growth or shrink step (collective)."""
         with self.lock:
@@ -141,7 +184,7 @@ class Universe:
                 base = None
                 if me in survivors:
                     group = old_comm.Get_group().Incl(survivors)
-                    base = old_comm.Create_group(group, tag=self.steps % 30000 + 1)
+                    base = old_comm.Create_group(group, tag=tag)
                     group.Free()
             else:
                 base = old_comm
@@ -152,16 +195,17 @@ class Universe:
                     inter.Free()
                 else:
                     new_comm = base
-                new_win = MPI.Win.Allocate(arena_size if me == HEAD else 0, 1, comm=new_comm)
+                new_win = allocate_window(arena_size if me == HEAD else 0, new_comm)
                 if me == HEAD and copy_upto:
                     old_mem = old_win.tomemory()
                     new_mem = new_win.tomemory()
                     new_mem[:copy_upto] = old_mem[:copy_upto]
                 poll_collective(new_comm.Ibarrier(), "arena copy")
             if not dead:
+                # every old member is alive: free the old window and communicator
                 poll_collective(old_comm.Ibarrier(), "release of the old arena")
                 old_win.Free()
-                if base is not None and new_comm is not old_comm:
+                if base is None or new_comm is not old_comm:
                     old_comm.Free()
             if base is None:  # this process left
                 self.left.set()
@@ -196,7 +240,7 @@ def connect_newcomer(comm: MPI.Intracomm, port: str) -> Universe:
     inter = comm.Connect(port, root=0)
     merged = inter.Merge(high=True)
     inter.Free()
-    win = MPI.Win.Allocate(0, 1, comm=merged)
+    win = allocate_window(0, merged)
     poll_collective(merged.Ibarrier(), "arena copy")
     return Universe(merged, win)
 
@@ -234,7 +278,7 @@ def _join() -> Universe:
             from .head_service import UniverseHead
 
             comm = MPI.COMM_SELF.Dup()
-            win = MPI.Win.Allocate(arena_bytes(), 1, comm=comm)
+            win = allocate_window(arena_bytes(), comm)
             _universe = Universe(comm, win)
             _head_service = UniverseHead(_universe, ctx)
             _head_service.start()
