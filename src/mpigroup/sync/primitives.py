@@ -143,7 +143,8 @@ class Semaphore(rma.SharedObject):
     def _is_zero(self) -> bool:
         return self.get_value() == 0
 
-    __enter__ = acquire
+    def __enter__(self) -> bool:
+        return self.acquire()
 
     def __exit__(self, *args) -> None:
         self.release()
@@ -204,7 +205,8 @@ class Lock(rma.SharedObject):
     def _reacquire(self, count: int) -> None:
         self.acquire()
 
-    __enter__ = acquire
+    def __enter__(self) -> bool:
+        return self.acquire()
 
     def __exit__(self, *args) -> None:
         self.release()
