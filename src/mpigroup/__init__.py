@@ -38,10 +38,21 @@ _EXPORTS = {
     "Barrier": "mpigroup.sync",
     "LockOwnerDied": "mpigroup.sync",
     "ObjectGone": "mpigroup.sync",
+    "get_context": "mpigroup.mp",
     "current_allocation": "mpigroup.system",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def _register_start_method() -> None:
+    """Register the "mpigroup" multiprocessing start method (adds one entry, replaces nothing)."""
+    from .mp.context import register_start_method
+
+    register_start_method()
+
+
+_register_start_method()
 
 
 def __getattr__(name: str) -> object:

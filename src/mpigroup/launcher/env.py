@@ -52,6 +52,8 @@ MPI_DEFAULTS: list[tuple[str, str, str]] = [
     ("OMPI_MCA_mpi_ft_enable", "1", "report a dead worker instead of aborting the job"),
     # Do not print a warning for every peer error once fault tolerance is on.
     ("OMPI_MCA_btl_base_warn_peer_error", "0", "silence per-peer error warnings after a worker dies"),
+    ("OMPI_MCA_mpi_initial_errhandler", "mpi_errors_return",
+     "a peer that exits (TCP socket closed) outside any communicator is not a job abort"),
     # PRRTE keeps the job alive when one process fails.
     ("PRTE_MCA_state_base_recoverable", "1", "PRRTE keeps the job running after a process fails"),
     # (No error_non_zero_exit override: spawned ranks always leave their

@@ -72,8 +72,12 @@ class UniverseHead:
         self._work.put(_Join(list(puids), port))
         return port
 
-    def request_leave(self, puid: int) -> None:
-        self._work.put(_Leave(puid))
+    def request_leave(self, puid: int, timeout: float = 120.0) -> None:
+        """Queue ``puid``'s leave and return when the step that releases it is over."""
+        leave = _Leave(puid)
+        self._work.put(leave)
+        if not leave.done.wait(timeout):
+            raise TimeoutError(f"universe step releasing process {puid} did not finish in {timeout} s")
 
     def _run(self) -> None:
         uni = self.universe
@@ -104,6 +108,9 @@ class UniverseHead:
                 import traceback
 
                 print("mpigroup head: universe step failed:\n" + traceback.format_exc(), flush=True)
+            finally:
+                for lv in leaves:
+                    lv.done.set()
             wait.pause()
 
     def _dead_ranks(self, leaving: set) -> list[int]:

@@ -231,7 +231,6 @@ class Queue(_Ring):
         self._cond = threading.Condition()
         self._feeder: Optional[threading.Thread] = None
         self._joincancelled = False
-        _live_queues.add(self)
 
     def put(self, obj: Any, block: bool = True, timeout: Optional[float] = None) -> None:
         if self._closed:
@@ -248,11 +247,10 @@ class Queue(_Ring):
                 finally:
                     self._release(PUT_LOCK)
             self._buffer.append(pieces)
-            if self._feeder is None:
-                self._feeder = threading.Thread(target=_feed, args=(weakref.ref(self), self._buffer, self._cond),
-                                                name="mpigroup-queue-feeder", daemon=True)
+            if self._feeder is None:  # started per backlog; holds the queue until it is written
+                _backlogged.add(self)
+                self._feeder = threading.Thread(target=self._feed, name="mpigroup-queue-feeder", daemon=True)
                 self._feeder.start()
-            self._cond.notify()
 
     def _count_task(self) -> None:
         pass
@@ -283,10 +281,29 @@ class Queue(_Ring):
     def cancel_join_thread(self) -> None:
         self._joincancelled = True
 
+    def _feed(self) -> None:
+        """Feeder thread: streams buffered frames into the ring, oldest first, then ends."""
+        while True:
+            with self._cond:
+                if not self._buffer:
+                    self._feeder = None
+                    _backlogged.discard(self)
+                    self._cond.notify_all()
+                    return
+                pieces = self._buffer[0]
+            try:
+                self._put_now(pieces, None)
+            except Exception as exc:  # e.g. the queue was destroyed meanwhile
+                import sys
+
+                print(f"mpigroup: queue feeder dropped an item: {exc}", file=sys.stderr, flush=True)
+            with self._cond:
+                self._buffer.popleft()
+
     def _flush(self, timeout: Optional[float] = None) -> bool:
         deadline = _deadline(True, timeout)
         with self._cond:
-            while self._buffer or getattr(self, "_writing", False):
+            while self._feeder is not None:
                 if _expired(deadline):
                     return False
                 self._cond.wait(0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic())))
@@ -294,35 +311,6 @@ class Queue(_Ring):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} at arena+{self._offset} maxsize={self._maxsize}>"
-
-
-def _feed(ref, buffer: collections.deque, cond: threading.Condition) -> None:
-    """Feeder thread: streams buffered frames into the ring, oldest first."""
-    while True:
-        with cond:
-            while not buffer:
-                q = ref()
-                if q is None or q._closed:
-                    return
-                del q
-                cond.wait(0.5)
-            pieces = buffer[0]
-            q = ref()
-            if q is None:
-                return
-            q._writing = True
-        try:
-            q._put_now(pieces, None)
-        except Exception as exc:  # the process is leaving the universe, or the queue was destroyed
-            import sys
-
-            print(f"mpigroup: queue feeder dropped an item: {exc}", file=sys.stderr)
-        finally:
-            with cond:
-                buffer.popleft()
-                q._writing = False
-                cond.notify_all()
-            del q
 
 
 class JoinableQueue(Queue):
@@ -376,12 +364,12 @@ class SimpleQueue(_Ring):
         self._closed = True
 
 
-_live_queues: "weakref.WeakSet[Queue]" = weakref.WeakSet()
+_backlogged: "set[Queue]" = set()  # queues with a running feeder (kept alive by it)
 
 
 def flush_all(timeout: float = 60.0) -> None:
     """Flush every feeder of this process (exit path), except cancelled ones."""
-    for q in list(_live_queues):
+    for q in list(_backlogged):
         if not q._joincancelled:
             q._flush(timeout)
 

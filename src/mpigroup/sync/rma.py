@@ -35,7 +35,7 @@ _local = threading.local()
 def _scratch():
     s = getattr(_local, "scratch", None)
     if s is None:
-        s = _local.scratch = (np.zeros(2, np.int64), np.zeros(2, np.int64), np.zeros(2, np.int64))
+        s = _local.scratch = (np.zeros(8, np.int64), np.zeros(8, np.int64), np.zeros(8, np.int64))
     return s
 
 

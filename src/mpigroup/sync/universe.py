@@ -212,6 +212,9 @@ class Universe:
                 return
             if base is not old_comm and new_comm is not base:
                 base.Free()
+            # everyone who stays is done with the old communicator: only now may leavers
+            # exit (the head answers their leave request after this barrier)
+            poll_collective(new_comm.Ibarrier(), "end of step")
             self.comm, self.win = new_comm, new_win
             self.steps += 1
             new_win.Lock_all()
@@ -242,6 +245,7 @@ def connect_newcomer(comm: MPI.Intracomm, port: str) -> Universe:
     inter.Free()
     win = allocate_window(0, merged)
     poll_collective(merged.Ibarrier(), "arena copy")
+    poll_collective(merged.Ibarrier(), "end of step")
     return Universe(merged, win)
 
 
@@ -326,7 +330,7 @@ def leave(timeout: float = 60.0) -> None:
     ctx = context.current()
     if ctx.role != "worker":
         return
-    try:
+    try:  # answered once every member that stays has finished the step
         ctx.api.call("universe_leave", puid=ctx.puid, timeout=timeout)
     except Exception:
         return  # the head is gone or busy: we count as dead at the next step

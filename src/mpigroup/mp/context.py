@@ -1,0 +1,196 @@
+"""A ``multiprocessing`` context whose processes are mpigroup workers.
+
+The context is registered by adding one entry, ``"mpigroup"``, to the table
+``multiprocessing.context`` looks start methods up in; no stdlib class,
+function or existing entry is replaced, and :func:`unregister_start_method`
+removes it again. The rest follows CPython's own design: a start method is a
+``BaseContext`` subclass plus a ``Process`` whose ``_Popen`` starts the
+child. Here ``_Popen`` spawns an mpigroup worker (through the head, with the
+current placement policy) that runs ``BaseProcess._bootstrap`` on the
+unpickled process object, as the spawn method does.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from multiprocessing import context as _mpctx
+from multiprocessing import process as _mpprocess
+from multiprocessing import util as _mputil
+from typing import Any, Optional
+
+NAME = "mpigroup"
+
+
+def _child_main(process_obj: _mpprocess.BaseProcess) -> None:
+    """Runs in the spawned worker: the spawn method's child side, minus fd passing."""
+    code = process_obj._bootstrap(parent_sentinel=None)
+    raise SystemExit(code)
+
+
+class Popen:
+    """Starts one mpigroup worker for a multiprocessing Process object."""
+
+    method = NAME
+
+    def __init__(self, process_obj: _mpprocess.BaseProcess) -> None:
+        from ..group.process import Process
+
+        _mputil._flush_std_streams()
+        self.returncode: Optional[int] = None
+        self.finalizer = None
+        _mpctx.set_spawning_popen(self)  # lets the authkey and handles be pickled, as spawn does
+        try:
+            self._proc = Process(_child_main, args=(process_obj,), name=process_obj.name)
+        finally:
+            _mpctx.set_spawning_popen(None)
+        self._proc.start()
+        self.sentinel, self._sentinel_w = os.pipe()
+        threading.Thread(target=self._watch, daemon=True, name="mpigroup-mp-sentinel").start()
+
+    def duplicate_for_child(self, fd: int) -> int:
+        raise NotImplementedError("the 'mpigroup' start method cannot pass file descriptors to a child "
+                                  "(it may run on another node): use mpigroup.Queue instead of Pipe or "
+                                  "Connection objects")
+
+    @property
+    def pid(self) -> Optional[int]:
+        deadline = time.monotonic() + 60
+        while self._proc.pid is None and self._proc.exitcode is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self._proc.pid
+
+    def _watch(self) -> None:
+        self._proc.join()
+        os.close(self._sentinel_w)
+
+    def poll(self, flag: int = os.WNOHANG) -> Optional[int]:
+        if self.returncode is None:
+            if flag == 0:
+                self._proc.join()
+            self.returncode = self._proc.exitcode
+        return self.returncode
+
+    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
+        if self.returncode is None:
+            self._proc.join(timeout)
+        return self.poll()
+
+    def terminate(self) -> None:
+        if self.poll() is None:
+            self._proc.terminate()
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            self._proc.kill()
+
+    def close(self) -> None:
+        try:
+            os.close(self.sentinel)
+        except OSError:
+            pass
+
+
+class MPIGroupProcess(_mpprocess.BaseProcess):
+    """``multiprocessing.Process`` for the "mpigroup" context."""
+
+    _start_method = NAME
+
+    @staticmethod
+    def _Popen(process_obj: _mpprocess.BaseProcess) -> Popen:
+        return Popen(process_obj)
+
+
+class MPIGroupContext(_mpctx.BaseContext):
+    """``multiprocessing.get_context("mpigroup")``."""
+
+    _name = NAME
+    Process = MPIGroupProcess
+
+    def Queue(self, maxsize: int = 0):
+        from ..sync import Queue
+
+        return Queue(maxsize)
+
+    def JoinableQueue(self, maxsize: int = 0):
+        from ..sync import JoinableQueue
+
+        return JoinableQueue(maxsize)
+
+    def SimpleQueue(self):
+        from ..sync import SimpleQueue
+
+        return SimpleQueue()
+
+    def Event(self):
+        from ..sync import Event
+
+        return Event()
+
+    def Lock(self):
+        from ..sync import Lock
+
+        return Lock()
+
+    def RLock(self):
+        from ..sync import RLock
+
+        return RLock()
+
+    def Semaphore(self, value: int = 1):
+        from ..sync import Semaphore
+
+        return Semaphore(value)
+
+    def BoundedSemaphore(self, value: int = 1):
+        from ..sync import BoundedSemaphore
+
+        return BoundedSemaphore(value)
+
+    def Condition(self, lock: Any = None):
+        from ..sync import Condition
+
+        return Condition(lock)
+
+    def Barrier(self, parties: int, action: Any = None, timeout: Optional[float] = None):
+        from ..sync import Barrier
+
+        return Barrier(parties, action, timeout)
+
+    def cpu_count(self) -> int:
+        """Usable CPUs across the whole allocation, not this node's."""
+        from ..system import cpu_count
+
+        return cpu_count()
+
+    def Pool(self, *args: Any, **kwargs: Any):
+        raise NotImplementedError("Pool is not available under the 'mpigroup' start method yet")
+
+    def Pipe(self, duplex: bool = True):
+        raise NotImplementedError("Pipe needs file-descriptor passing, which cannot cross nodes: "
+                                  "use mpigroup.Queue (or SimpleQueue) between processes")
+
+    def _unsupported_shared_memory(self, *args: Any, **kwargs: Any):
+        raise NotImplementedError("Value/Array need a fork-inherited heap; under the 'mpigroup' start "
+                                  "method share data through mpigroup.Queue")
+
+    Value = Array = RawValue = RawArray = _unsupported_shared_memory
+
+
+_instance = MPIGroupContext()
+
+
+def register_start_method() -> None:
+    """Make "mpigroup" a start method known to multiprocessing (idempotent)."""
+    _mpctx._concrete_contexts.setdefault(NAME, _instance)
+
+
+def unregister_start_method() -> None:
+    if _mpctx._concrete_contexts.get(NAME) is _instance:
+        del _mpctx._concrete_contexts[NAME]
+
+
+def get_context() -> MPIGroupContext:
+    """``mpigroup.get_context()``: the multiprocessing context of mpigroup."""
+    register_start_method()
+    return _instance
