@@ -177,17 +177,61 @@ class MPIGroupContext(_mpctx.BaseContext):
     Value = Array = RawValue = RawArray = _unsupported_shared_memory
 
 
+    def _check_available(self) -> None:
+        """Called by multiprocessing when this start method is selected or asked for."""
+        _route_module_functions()
+
+
 _instance = MPIGroupContext()
+
+# multiprocessing.Queue, .Lock ... are methods of the *default* context that
+# always build the stdlib classes (only Process consults the start method).
+# Once the user selects "mpigroup", these names route to this context while
+# it is the default one, and to the original methods otherwise.
+_ROUTED = ("Queue", "JoinableQueue", "SimpleQueue", "Event", "Lock", "RLock", "Semaphore",
+           "BoundedSemaphore", "Condition", "Barrier", "cpu_count", "Pool", "Pipe",
+           "Value", "Array", "RawValue", "RawArray")
+_originals: dict = {}
+
+
+def _route_module_functions() -> None:
+    import functools
+    import multiprocessing
+
+    if _originals:
+        return
+    for name in _ROUTED:
+        original = getattr(multiprocessing, name)
+
+        def routed(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            if _mpctx._default_context._actual_context is _instance:
+                return getattr(_instance, _name)(*args, **kwargs)
+            return _original(*args, **kwargs)
+
+        _originals[name] = original
+        setattr(multiprocessing, name, functools.wraps(original)(routed))
 
 
 def register_start_method() -> None:
-    """Make "mpigroup" a start method known to multiprocessing (idempotent)."""
+    """Make "mpigroup" a start method known to multiprocessing (idempotent).
+
+    Adds one entry to the table multiprocessing looks start methods up in;
+    nothing else changes until the user selects the method.
+    """
     _mpctx._concrete_contexts.setdefault(NAME, _instance)
 
 
 def unregister_start_method() -> None:
+    """Undo :func:`register_start_method` and the routing of ``multiprocessing.Queue`` & co."""
+    import multiprocessing
+
     if _mpctx._concrete_contexts.get(NAME) is _instance:
         del _mpctx._concrete_contexts[NAME]
+    for name, original in _originals.items():
+        setattr(multiprocessing, name, original)
+    _originals.clear()
+    if _mpctx._default_context._actual_context is _instance:
+        _mpctx._default_context._actual_context = None
 
 
 def get_context() -> MPIGroupContext:

@@ -202,6 +202,30 @@ def install_worker(parent, boot) -> RuntimeContext:
     return _ctx
 
 
+def unlink_singleton_segments() -> None:
+    """Remove the /dev/shm files this singleton process has mapped.
+
+    Open MPI 5.0.11 leaves a singleton's btl/sm segment
+    (``/dev/shm/sm_segment.HOST.UID.JOB.0``) behind after ``MPI_Finalize``
+    (a bare ``python -c "from mpi4py import MPI"`` leaks one); under mpiexec
+    PRRTE removes it. No other process attaches to a singleton's segments,
+    and unlinking a mapped file keeps the mapping valid, so the head unlinks
+    them at shutdown.
+    """
+    try:
+        with open("/proc/self/maps") as fh:
+            paths = {line.split()[-1] for line in fh if " /dev/shm/" in line}
+    except OSError:
+        return
+    for path in paths:
+        name = os.path.basename(path)
+        if name.startswith(("sm_segment.", "osc_sm.")):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
 def remove_run_dir(path: str, attempts: int = 10, delay: float = 0.05) -> None:
     """Remove a run directory even while dying ranks' shims still write into it.
 
@@ -253,6 +277,8 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
             print(f"mpigroup: processes {stubborn} did not exit", file=sys.stderr)
     finally:
         remove_run_dir(ctx.run_dir)  # first: a launcher may SIGKILL us soon
+        if not LAUNCHED_BY_MPIEXEC:
+            unlink_singleton_segments()
         head.stop()
         if "mpigroup.sync.universe" in sys.modules:
             sys.modules["mpigroup.sync.universe"].stop_head_service()

@@ -2,7 +2,11 @@
 
 See :mod:`mpigroup.sync.universe` for how the windows reach every process.
 """
-from .primitives import Barrier, BoundedSemaphore, Condition, Event, Lock, LockOwnerDied, RLock, Semaphore
+from ..runtime.context import prepare_mpi_environment
+
+prepare_mpi_environment()  # these modules initialise MPI on import: mpigroup's defaults first
+
+from .primitives import Barrier, BoundedSemaphore, Condition, Event, Lock, LockOwnerDied, RLock, Semaphore  # noqa: E402
 from .queues import JoinableQueue, Queue, SimpleQueue
 from .rma import ObjectGone
 
