@@ -17,3 +17,8 @@ apply_defaults(os.environ)
 collect_ignore = []
 if "--with-mpi" not in sys.argv:
     collect_ignore.append("mpi")
+# tests/compat/ runs CPython's own multiprocessing tests with the "mpigroup"
+# start method; its pytest process becomes an mpigroup head, so it runs in a
+# subprocess of its own (tests/test_cpython_compat.py), never in-process.
+if not os.environ.get("MPIGROUP_COMPAT_RUN"):
+    collect_ignore.append("compat")

@@ -272,17 +272,17 @@ class RLock(Lock):
 class Condition:
     """``multiprocessing.Condition``: the semaphore algorithm multiprocessing uses.
 
-    Sleepers count themselves in ``sleeping``, wait on ``wait_sem`` and
-    report in ``woken``; a notifier hands out ``wait_sem`` permits and waits
+    Sleepers count themselves in ``_sleeping_count``, wait on ``_wait_semaphore``
+    and report in ``_woken_count``; a notifier hands out permits and waits
     until that many sleepers woke, so a notification is never lost and never
     wakes a thread that started waiting after it.
     """
 
     def __init__(self, lock: Optional[Lock] = None, *, ctx: Any = None) -> None:
         self._lock = lock if lock is not None else RLock()
-        self._sleeping = Semaphore(0)
-        self._woken = Semaphore(0)
-        self._wait_sem = Semaphore(0)
+        self._sleeping_count = Semaphore(0)
+        self._woken_count = Semaphore(0)
+        self._wait_semaphore = Semaphore(0)
         self._make_methods()
 
     def _make_methods(self) -> None:
@@ -290,10 +290,10 @@ class Condition:
         self.release = self._lock.release
 
     def __getstate__(self):
-        return (self._lock, self._sleeping, self._woken, self._wait_sem)
+        return (self._lock, self._sleeping_count, self._woken_count, self._wait_semaphore)
 
     def __setstate__(self, state) -> None:
-        self._lock, self._sleeping, self._woken, self._wait_sem = state
+        self._lock, self._sleeping_count, self._woken_count, self._wait_semaphore = state
         self._make_methods()
 
     def __enter__(self):
@@ -304,27 +304,27 @@ class Condition:
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         assert self._lock._is_mine(), "must acquire() condition before using wait()"
-        self._sleeping.release()
+        self._sleeping_count.release()
         count = self._lock._release_all()
         try:
-            return self._wait_sem.acquire(True, timeout)
+            return self._wait_semaphore.acquire(True, timeout)
         finally:
-            self._woken.release()
+            self._woken_count.release()
             self._lock._reacquire(count)
 
     def notify(self, n: int = 1) -> None:
         assert self._lock._is_mine(), "lock is not owned"
-        assert not self._wait_sem.acquire(False)
-        while self._woken.acquire(False):  # account for sleepers that timed out
-            assert self._sleeping.acquire(False)
+        assert not self._wait_semaphore.acquire(False)
+        while self._woken_count.acquire(False):  # account for sleepers that timed out
+            assert self._sleeping_count.acquire(False)
         sleepers = 0
-        while sleepers < n and self._sleeping.acquire(False):
-            self._wait_sem.release()
+        while sleepers < n and self._sleeping_count.acquire(False):
+            self._wait_semaphore.release()
             sleepers += 1
         if sleepers:
             for _ in range(sleepers):
-                self._woken.acquire()
-            while self._wait_sem.acquire(False):  # take back permits of sleepers that timed out
+                self._woken_count.acquire()
+            while self._wait_semaphore.acquire(False):  # take back permits of sleepers that timed out
                 pass
 
     def notify_all(self) -> None:

@@ -89,7 +89,7 @@ class OutputRouting:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError):  # the target closed or removed it
                 pass
         for fd in self._write_fds:
             null = os.open(os.devnull, os.O_WRONLY)
