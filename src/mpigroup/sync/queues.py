@@ -184,8 +184,70 @@ class _Ring(rma.SharedObject):
         with uni.lock:
             rma.add(uni, self._word(word), delta)
 
+    def _try_put_small(self, frame: bytes, count: bool) -> bool:
+        """One critical section: lock, write a frame that fits now, publish, unlock."""
+        uni = U.current()
+        cap, size = self._capacity, len(frame)
+        with uni.lock:
+            if rma.cas(uni, self._word(PUT_LOCK), 0, _token()) != 0:
+                return False
+            try:
+                w, r = rma.load(uni, self._word(WRITE_POS), 2)
+                if cap - (w - r) < size:
+                    return False
+                at = w % cap
+                first = min(size, cap - at)
+                rma.put(uni, self._data + at, frame[:first] if first < size else frame)
+                if first < size:
+                    rma.put(uni, self._data, frame[first:])
+                rma.flush(uni)
+                if count:
+                    rma.add(uni, self._word(COUNT), 1, flush=False)
+                rma.add(uni, self._word(WRITE_POS), size)
+            finally:
+                rma.store(uni, self._word(PUT_LOCK), 0)
+        return True
+
+    _EMPTY = object()
+
+    def _try_get_small(self) -> Any:
+        """One critical section: take a whole frame of up to 64 KiB; None if the slow path must."""
+        uni = U.current()
+        cap = self._capacity
+        with uni.lock:
+            if rma.cas(uni, self._word(GET_LOCK), 0, _token()) != 0:
+                return None
+            try:
+                w, r = rma.load(uni, self._word(WRITE_POS), 2)
+                avail = w - r
+                if avail < 8:
+                    return self._EMPTY
+                at = r % cap
+                n = min(avail, cap - at, 65536)
+                buf = bytearray(n)
+                rma.get(uni, self._data + at, buf)
+                rma.flush(uni)
+                end = 8 + serialize.body_length(buf)
+                if end > n:
+                    return None
+                rma.add(uni, self._word(READ_POS), end, flush=False)
+                rma.add(uni, self._word(COUNT), -1)
+            finally:
+                rma.store(uni, self._word(GET_LOCK), 0)
+        return memoryview(buf)[8:end]
+
     def _get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
         deadline = _deadline(block, timeout)
+        wait = U.SpinWait()
+        while True:
+            body = self._try_get_small()
+            if body is None:
+                break  # the lock is busy or the frame is large: the general path
+            if body is not self._EMPTY:
+                return serialize.loads(body)
+            if _expired(deadline):
+                raise _stdqueue.Empty
+            wait.pause(deadline)
         if not self._acquire(GET_LOCK, deadline):
             raise _stdqueue.Empty
         try:
@@ -236,9 +298,15 @@ class Queue(_Ring):
         if self._closed:
             raise ValueError(f"Queue {self!r} is closed")
         pieces = serialize.dumps(obj)
-        if not self._reserve_slot(_deadline(block, timeout)):
-            raise _stdqueue.Full
         self._count_task()
+        if self._maxsize <= 0 and not self._buffer:  # unbounded: count and write in one step
+            frame = b"".join(pieces) if len(pieces) > 1 else bytes(pieces[0])
+            if len(frame) <= 65536 and self._try_put_small(frame, count=True):
+                return
+            self._adjust(COUNT, 1)
+        elif not self._reserve_slot(_deadline(block, timeout)):
+            self._count_task(-1)
+            raise _stdqueue.Full
         with self._cond:
             if not self._buffer and self._acquire(PUT_LOCK, time.monotonic()):
                 try:
@@ -252,7 +320,7 @@ class Queue(_Ring):
                 self._feeder = threading.Thread(target=self._feed, name="mpigroup-queue-feeder", daemon=True)
                 self._feeder.start()
 
-    def _count_task(self) -> None:
+    def _count_task(self, delta: int = 1) -> None:
         pass
 
     def put_nowait(self, obj: Any) -> None:
@@ -316,8 +384,8 @@ class Queue(_Ring):
 class JoinableQueue(Queue):
     """``multiprocessing.JoinableQueue``: adds ``task_done`` and ``join``."""
 
-    def _count_task(self) -> None:
-        self._adjust(UNFINISHED, 1)
+    def _count_task(self, delta: int = 1) -> None:
+        self._adjust(UNFINISHED, delta)
 
     def task_done(self) -> None:
         uni = U.current()

@@ -60,7 +60,8 @@ class SpinWait:
 
     __slots__ = ("spin_until", "delay", "maximum")
 
-    def __init__(self, spin: float = 100e-6, maximum: float = 1e-3) -> None:
+    def __init__(self, spin: float = float(os.environ.get("MPIGROUP_SPIN_US", "100")) * 1e-6,
+                 maximum: float = 1e-3) -> None:
         self.spin_until = time.perf_counter() + spin
         self.delay = 20e-6
         self.maximum = maximum
