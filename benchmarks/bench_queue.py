@@ -284,7 +284,7 @@ def main() -> None:
             n = max(3, int(counts[size] * scale))
             rt[size][peer.name] = time_roundtrips(peer, payload_of(size), n) * 1e6
         peer.close()
-    out("### Round trip (put, echo, get), µs; median process of one run")
+    out("### Round trip (put, echo, get), µs: mean of N round trips after a 1 s warm-up, one contender alive at a time")
     out("")
     out("| payload | mpigroup | mp.Queue | mpi4py send/recv | mp / mpigroup | mpi4py / mpigroup |")
     out("|---|---|---|---|---|---|")
