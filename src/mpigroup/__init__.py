@@ -39,6 +39,10 @@ _EXPORTS = {
     "LockOwnerDied": "mpigroup.sync",
     "ObjectGone": "mpigroup.sync",
     "get_context": "mpigroup.mp",
+    "Pool": "mpigroup.pool",
+    "PoolExecutor": "mpigroup.pool",
+    "PoolTerminated": "mpigroup.pool",
+    "WorkerLostError": "mpigroup.pool",
     "current_allocation": "mpigroup.system",
 }
 
@@ -73,6 +77,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
                          RuntimeNotStarted)
     from .group import Process, ProcessGroup, ProcessTemplate
     from .policy import Policy
+    from .pool import Pool, PoolExecutor, PoolTerminated, WorkerLostError
     from .sync import (Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, LockOwnerDied,
                        ObjectGone, Queue, RLock, Semaphore, SimpleQueue)
     from .system import Node, System, cpu_count, current_allocation

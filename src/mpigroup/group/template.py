@@ -115,6 +115,11 @@ class ProcessTemplate:
         """What the worker runs: cloudpickled (fn, args, kwargs) or an argv list."""
         return self._payload if self.kind == "python" else self.argv
 
+    def release_arguments(self) -> None:
+        """Drop this template's references to its Python arguments (already pickled into the payload)."""
+        if self.kind == "python":
+            self.args, self.kwargs = (), {}
+
     def __repr__(self) -> str:
         return f"ProcessTemplate({self.name or self.target!r}, kind={self.kind}, policy={self.policy})"
 

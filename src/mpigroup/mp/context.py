@@ -45,6 +45,7 @@ class Popen:
         finally:
             _mpctx.set_spawning_popen(None)
         self._proc.start()
+        self._proc._template.release_arguments()  # the payload is pickled: do not keep process_obj alive
         self.sentinel, self._sentinel_w = os.pipe()
         threading.Thread(target=self._watch, daemon=True, name="mpigroup-mp-sentinel").start()
 
@@ -163,8 +164,12 @@ class MPIGroupContext(_mpctx.BaseContext):
 
         return cpu_count()
 
-    def Pool(self, *args: Any, **kwargs: Any):
-        raise NotImplementedError("Pool is not available under the 'mpigroup' start method yet")
+    def Pool(self, processes: Optional[int] = None, initializer: Any = None, initargs: tuple = (),
+             maxtasksperchild: Optional[int] = None):
+        """mpigroup's Pool; ``processes`` defaults to the CPUs of the whole allocation."""
+        from ..pool import Pool
+
+        return Pool(processes, initializer, initargs, maxtasksperchild)
 
     def Pipe(self, duplex: bool = True):
         raise NotImplementedError("Pipe needs file-descriptor passing, which cannot cross nodes: "

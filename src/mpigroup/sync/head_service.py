@@ -142,7 +142,7 @@ class UniverseHead:
             reqs = [uni.comm.isend(msg, dest=r, tag=TAG_STEP)
                     for r in range(1, uni.comm.Get_size()) if r not in dead]
             MPI.Request.Waitall(reqs)
-            uni.take_step(port, leaver_ranks, dead, tag, self.size, copy_upto)
+            dead = uni.take_step(port, leaver_ranks, dead, tag, self.size, copy_upto)
         gone = set(leaver_ranks) | set(dead)
         self.members = [p for r, p in enumerate(self.members) if r not in gone]
         if join:

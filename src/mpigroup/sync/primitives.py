@@ -350,23 +350,34 @@ class Condition:
         return f"<Condition({self._lock!r})>"
 
 
-class _Words(rma.SharedObject):
-    """A few plain shared int64 words (the Barrier's state and count)."""
+class SharedWords(rma.SharedObject):
+    """``n`` shared int64 words, each read and written atomically (Barrier state, pool slots)."""
 
-    _words = 2
-
-    def __init__(self) -> None:
+    def __init__(self, n: int) -> None:
+        if n < 1:
+            raise ValueError("SharedWords needs at least one word")
+        self._words = n
         super().__init__()
 
-    def _restore(self) -> None:
-        pass
+    def _params(self) -> tuple:
+        return (self._words,)
+
+    def _restore(self, n: int) -> None:
+        self._words = n
+
+    def __len__(self) -> int:
+        return self._words
 
     def __getitem__(self, i: int) -> int:
+        if not 0 <= i < self._words:
+            raise IndexError(i)
         uni = U.current()
         with uni.lock:
             return rma.load(uni, self._word(i))
 
     def __setitem__(self, i: int, value: int) -> None:
+        if not 0 <= i < self._words:
+            raise IndexError(i)
         uni = U.current()
         with uni.lock:
             rma.store(uni, self._word(i), value)
@@ -384,7 +395,7 @@ class Barrier(threading.Barrier):
                  *, ctx: Any = None) -> None:
         if parties < 1:
             raise ValueError("parties must be >= 1")
-        self.__setstate__((parties, action, timeout, Condition(Lock()), _Words()))
+        self.__setstate__((parties, action, timeout, Condition(Lock()), SharedWords(2)))
 
     def __setstate__(self, state) -> None:
         (self._parties, self._action, self._timeout, self._cond, self._array) = state

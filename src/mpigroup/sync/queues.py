@@ -1,12 +1,13 @@
 """Queue, JoinableQueue and SimpleQueue in the arena: a byte ring over MPI RMA.
 
 Layout of one queue (int64 words after the common header, then the ring):
-``put_lock, get_lock, write_pos, read_pos, count, unfinished, capacity,
-maxsize``. ``write_pos``/``read_pos`` count bytes ever written/read; the
-ring holds frames (:mod:`.serialize`). One producer at a time holds
-``put_lock`` and streams its frame in as space frees, one consumer at a time
-holds ``get_lock`` and streams it out, so frames of any size pass through a
-ring of any capacity and each producer's order is kept. ``count`` is the
+``wpos, rpos, count, unfinished, capacity, maxsize``. ``wpos``/``rpos``
+count bytes ever written/read (frames are padded to 8 bytes) and their bit 0
+is the lock of that side: one producer at a time locks ``wpos`` and streams
+its frame in as space frees, one consumer at a time locks ``rpos`` and
+streams it out, so frames of any size pass through a ring of any capacity
+and each producer's order is kept. Storing the next position publishes it
+and unlocks in one atomic write. ``count`` is the
 number of items put and not yet got (``qsize``, ``maxsize``).
 
 As in multiprocessing, ``Queue.put`` hands a frame that does not fit at once
@@ -28,13 +29,39 @@ from typing import Any, Optional
 from . import rma, serialize
 from . import universe as U
 
-PUT_LOCK, GET_LOCK, WRITE_POS, READ_POS, COUNT, UNFINISHED, CAPACITY, MAXSIZE = range(8)
+WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R = range(8)
+_OWNER = {WPOS: OWNER_W, RPOS: OWNER_R}
 DEFAULT_CAPACITY = int(os.environ.get("MPIGROUP_QUEUE_BYTES", str(4 << 20)))
 _CHUNK = 1 << 20  # largest single MPI_Put/MPI_Get of a stream
 
 
-def _token() -> int:
-    return (os.getpid() << 22) | (threading.get_ident() & 0x3FFFFF) | 1
+class QueueBroken(RuntimeError):
+    """A process died in the middle of moving a frame through this queue."""
+
+
+class _HolderWatch:
+    """Notices a side lock that keeps one value for a long time (its holder may be dead)."""
+
+    PATIENCE = 5.0  # a fast path holds a lock for microseconds; a streaming holder records its pid
+
+    def __init__(self) -> None:
+        self.value: Optional[int] = None
+        self.since = 0.0
+
+    def reset(self) -> None:
+        self.value = None
+
+    def check(self, ring: "_Ring", side: int) -> None:
+        uni = U.current()
+        with uni.lock:
+            value = rma.load(uni, ring._word(side))
+        now = time.monotonic()
+        if not value & 1 or value != self.value:
+            self.value, self.since = (value if value & 1 else None), now
+            return
+        if now - self.since > self.PATIENCE:
+            ring._recover(side, value)
+            self.value = None
 
 
 def _deadline(block: bool, timeout: Optional[float]) -> Optional[float]:
@@ -60,6 +87,7 @@ class _Ring(rma.SharedObject):
         capacity = DEFAULT_CAPACITY if capacity is None else int(capacity)
         if capacity < 64:
             raise ValueError(f"queue capacity must be at least 64 bytes, got {capacity}")
+        capacity = (capacity + 7) & ~7
         if maxsize is None or maxsize < 0:
             maxsize = 0
         super().__init__(_extra_bytes=capacity, _init={CAPACITY: capacity, MAXSIZE: int(maxsize)})
@@ -69,6 +97,7 @@ class _Ring(rma.SharedObject):
         self._capacity = capacity
         self._maxsize = maxsize
         self._closed = False
+        self._guess = {WPOS: 0, RPOS: 0}  # last position seen: usually right, saves a load
 
     def _params(self) -> tuple:
         return (self._capacity, self._maxsize)
@@ -76,90 +105,135 @@ class _Ring(rma.SharedObject):
     def _restore(self, capacity: int, maxsize: int) -> None:
         self._setup(capacity, maxsize)
 
-    # ------------------------------------------------------------- locks
-    def _acquire(self, word: int, deadline: Optional[float]) -> bool:
-        token, wait = _token(), U.SpinWait()
+    # ------------------------------------------------- position-locks
+    # WPOS and RPOS hold a byte position (a multiple of 8) whose bit 0 is the
+    # lock of that side: taking the lock yields the position, and storing
+    # the next position both publishes it and unlocks, in one atomic write.
+    def _try_lock(self, uni: U.Universe, side: int) -> Optional[int]:
+        """Lock one side (caller holds uni.lock); its position, or None if it is held."""
+        word = self._word(side)
+        guess = self._guess[side]
+        old = rma.cas(uni, word, guess, guess | 1)
+        if old == guess:
+            return guess
+        if old & 1:
+            return None
+        if rma.cas(uni, word, old, old | 1) == old:
+            return old
+        return None
+
+    def _lock(self, side: int, deadline: Optional[float]) -> Optional[int]:
+        """Take one side for streaming (records this process as the owner)."""
+        wait, watch = U.SpinWait(), _HolderWatch()
         while True:
             uni = U.current()
             with uni.lock:
-                if rma.cas(uni, self._word(word), 0, token) == 0:
-                    return True
+                pos = self._try_lock(uni, side)
+                if pos is not None:
+                    rma.store(uni, self._word(_OWNER[side]), os.getpid())
+                    return pos
+            watch.check(self, side)
             if _expired(deadline):
-                return False
+                return None
             wait.pause(deadline)
 
-    def _release(self, word: int) -> None:
+    def _recover(self, side: int, seen: int) -> None:
+        """The lock of ``side`` has held the value ``seen`` for a long time: is its holder dead?
+
+        A holder inside a one-step fast path has no owner recorded and has not
+        published anything (publishing and unlocking are one write), so its
+        lock is simply released. A streaming holder records its pid; if that
+        process is gone mid-frame, the queue cannot be repaired.
+        """
+        from ..runtime.protocol import pid_alive
+
         uni = U.current()
         with uni.lock:
-            rma.store(uni, self._word(word), 0)
+            owner = rma.load(uni, self._word(_OWNER[side]))
+            if owner == 0:
+                rma.cas(uni, self._word(side), seen, seen & ~1)
+                return
+        if not pid_alive(owner):
+            what = "producer" if side == WPOS else "consumer"
+            raise QueueBroken(f"{type(self).__name__}: its {what} (pid {owner}) died in the middle of a frame; "
+                              "the queue cannot be used any more")
+
+    def _store_pos(self, uni: U.Universe, side: int, pos: int, locked: bool) -> None:
+        rma.store(uni, self._word(side), pos | 1 if locked else pos)
+        if not locked:
+            self._guess[side] = pos
+
+    def _unlock(self, side: int, pos: int) -> None:
+        uni = U.current()
+        with uni.lock:
+            rma.store(uni, self._word(_OWNER[side]), 0, flush=False)
+            self._store_pos(uni, side, pos, locked=False)
+
+    def _other(self, uni: U.Universe, side: int) -> int:
+        return rma.load(uni, self._word(WPOS if side == RPOS else RPOS)) & ~1
 
     # ------------------------------------------------------------ stream
-    def _write_frame(self, pieces: list, deadline: Optional[float] = None, *, whole: bool = False) -> bool:
-        """Write one frame (caller holds put_lock). ``whole``: only if it fits now."""
-        cap, ring = self._capacity, self._data
-        total = serialize.frame_size(pieces)
-        if total <= 65536 and len(pieces) > 1:
-            pieces = [memoryview(b"".join(pieces))]
+    def _write_frame(self, pieces: list, w: int) -> int:
+        """Stream a frame in at ``w`` (producer lock held); returns the padded end."""
+        cap, ring, pos = self._capacity, self._data, w
         wait = U.SpinWait()
-        first = True
         for piece in pieces:
             piece = piece.cast("B") if piece.format != "B" or piece.ndim != 1 else piece
             done = 0
             while done < piece.nbytes:
                 uni = U.current()
                 with uni.lock:
-                    w, r = rma.load(uni, self._word(WRITE_POS), 2)
-                    free = cap - (w - r)
-                    if first and whole and free < total:
-                        return False
-                    first = False
+                    free = cap - (pos - self._other(uni, WPOS))
                     if free > 0:
-                        at = w % cap
+                        at = pos % cap
                         n = min(free, piece.nbytes - done, cap - at, _CHUNK)
                         rma.put(uni, ring + at, piece[done:done + n])
                         rma.flush(uni)
-                        rma.add(uni, self._word(WRITE_POS), n)
                         done += n
+                        pos += n
+                        self._store_pos(uni, WPOS, pos & ~7, locked=True)  # consumers may follow
                         wait = U.SpinWait()
                         continue
                 wait.pause()
-        return True
+        return (pos + 7) & ~7
 
-    def _read_bytes(self, out: memoryview, first_wait: U.SpinWait) -> None:
+    def _read_into(self, out: memoryview, pos: int) -> int:
+        """Stream bytes out from ``pos`` (consumer lock held); returns the new position."""
         cap, ring = self._capacity, self._data
-        done, wait = 0, first_wait
+        done, wait = 0, U.SpinWait()
         while done < out.nbytes:
             uni = U.current()
             with uni.lock:
-                w, r = rma.load(uni, self._word(WRITE_POS), 2)
-                avail = w - r
+                avail = self._other(uni, RPOS) - pos
                 if avail > 0:
-                    at = r % cap
+                    at = pos % cap
                     n = min(avail, out.nbytes - done, cap - at, _CHUNK)
                     rma.get(uni, ring + at, out[done:done + n])
                     rma.flush(uni)
-                    rma.add(uni, self._word(READ_POS), n)
                     done += n
+                    pos += n
+                    self._store_pos(uni, RPOS, pos & ~7, locked=True)  # space for producers
                     wait = U.SpinWait()
                     continue
             wait.pause()
+        return pos
 
-    def _read_frame(self, deadline: Optional[float]) -> Any:
-        """Read one frame (caller holds get_lock); raises queue.Empty if none starts in time."""
+    def _read_frame(self, r: int, deadline: Optional[float]) -> Optional[memoryview]:
+        """Read one frame at ``r`` (consumer lock held); None if none starts by the deadline."""
         wait = U.SpinWait()
         while True:
             uni = U.current()
             with uni.lock:
-                w, r = rma.load(uni, self._word(WRITE_POS), 2)
-            if w - r >= 8:
-                break
+                if self._other(uni, RPOS) - r >= 8:
+                    break
             if _expired(deadline):
-                raise _stdqueue.Empty
+                return None
             wait.pause(deadline)
         prefix = bytearray(8)
-        self._read_bytes(memoryview(prefix), wait)
+        pos = self._read_into(memoryview(prefix), r)
         body = bytearray(serialize.body_length(prefix))
-        self._read_bytes(memoryview(body), U.SpinWait())
+        pos = self._read_into(memoryview(body), pos)
+        self._unlock(RPOS, (pos + 7) & ~7)
         return memoryview(body)
 
     # ---------------------------------------------------------- counting
@@ -184,86 +258,90 @@ class _Ring(rma.SharedObject):
         with uni.lock:
             rma.add(uni, self._word(word), delta)
 
+    # ------------------------------------------------------- fast paths
     def _try_put_small(self, frame: bytes, count: bool) -> bool:
-        """One critical section: lock, write a frame that fits now, publish, unlock."""
+        """One critical section: lock, write a frame that fits now, publish and unlock."""
         uni = U.current()
         cap, size = self._capacity, len(frame)
         with uni.lock:
-            if rma.cas(uni, self._word(PUT_LOCK), 0, _token()) != 0:
+            w = self._try_lock(uni, WPOS)
+            if w is None:
                 return False
-            try:
-                w, r = rma.load(uni, self._word(WRITE_POS), 2)
-                if cap - (w - r) < size:
-                    return False
-                at = w % cap
-                first = min(size, cap - at)
-                rma.put(uni, self._data + at, frame[:first] if first < size else frame)
-                if first < size:
-                    rma.put(uni, self._data, frame[first:])
-                rma.flush(uni)
-                if count:
-                    rma.add(uni, self._word(COUNT), 1, flush=False)
-                rma.add(uni, self._word(WRITE_POS), size)
-            finally:
-                rma.store(uni, self._word(PUT_LOCK), 0)
+            end = (w + size + 7) & ~7
+            if end - self._other(uni, WPOS) > cap:
+                self._store_pos(uni, WPOS, w, locked=False)
+                return False
+            at = w % cap
+            first = min(size, cap - at)
+            rma.put(uni, self._data + at, frame[:first] if first < size else frame)
+            if first < size:
+                rma.put(uni, self._data, frame[first:])
+            rma.flush(uni)
+            if count:
+                rma.add(uni, self._word(COUNT), 1, flush=False)
+            self._store_pos(uni, WPOS, end, locked=False)
         return True
 
     _EMPTY = object()
 
     def _try_get_small(self) -> Any:
-        """One critical section: take a whole frame of up to 64 KiB; None if the slow path must."""
+        """One critical section: take a whole frame of up to 64 KiB.
+
+        Returns the frame body, ``_EMPTY``, ``None`` (the consumer lock is
+        busy) or ``(r,)`` for a larger frame: the lock is then held at ``r``.
+        """
         uni = U.current()
         cap = self._capacity
         with uni.lock:
-            if rma.cas(uni, self._word(GET_LOCK), 0, _token()) != 0:
+            r = self._try_lock(uni, RPOS)
+            if r is None:
                 return None
-            try:
-                w, r = rma.load(uni, self._word(WRITE_POS), 2)
-                avail = w - r
-                if avail < 8:
-                    return self._EMPTY
-                at = r % cap
-                n = min(avail, cap - at, 65536)
-                buf = bytearray(n)
-                rma.get(uni, self._data + at, buf)
-                rma.flush(uni)
-                end = 8 + serialize.body_length(buf)
-                if end > n:
-                    return None
-                rma.add(uni, self._word(READ_POS), end, flush=False)
-                rma.add(uni, self._word(COUNT), -1)
-            finally:
-                rma.store(uni, self._word(GET_LOCK), 0)
+            avail = self._other(uni, RPOS) - r
+            if avail < 8:
+                self._store_pos(uni, RPOS, r, locked=False)
+                return self._EMPTY
+            at = r % cap
+            n = min(avail, cap - at, 65536)
+            buf = bytearray(n)
+            rma.get(uni, self._data + at, buf)
+            rma.flush(uni)
+            end = 8 + serialize.body_length(buf)
+            if end > n:
+                rma.store(uni, self._word(OWNER_R), os.getpid())
+                return (r,)
+            rma.add(uni, self._word(COUNT), -1, flush=False)
+            self._store_pos(uni, RPOS, (r + end + 7) & ~7, locked=False)
         return memoryview(buf)[8:end]
 
     def _get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
         deadline = _deadline(block, timeout)
-        wait = U.SpinWait()
-        while True:
+        wait, watch = U.SpinWait(), _HolderWatch()
+        while True:  # the consumer lock is never held while waiting for data
             body = self._try_get_small()
+            if isinstance(body, tuple):
+                break  # a large frame has arrived and we hold the lock: stream it
             if body is None:
-                break  # the lock is busy or the frame is large: the general path
-            if body is not self._EMPTY:
+                watch.check(self, RPOS)
+            elif body is not self._EMPTY:
                 return serialize.loads(body)
+            else:
+                watch.reset()
             if _expired(deadline):
                 raise _stdqueue.Empty
             wait.pause(deadline)
-        if not self._acquire(GET_LOCK, deadline):
-            raise _stdqueue.Empty
-        try:
-            body = self._read_frame(deadline)
-        finally:
-            self._release(GET_LOCK)
+        body = self._read_frame(body[0], None)
         self._adjust(COUNT, -1)
         return serialize.loads(body)
 
     def _put_now(self, pieces: list, deadline: Optional[float]) -> None:
-        if not self._acquire(PUT_LOCK, deadline):
+        w = self._lock(WPOS, deadline)
+        if w is None:
             raise TimeoutError("could not obtain the queue's producer lock in time")
+        end = w
         try:
-            self._write_frame(pieces)
+            end = self._write_frame(pieces, w)
         finally:
-            self._release(PUT_LOCK)
+            self._unlock(WPOS, end)
 
     def qsize(self) -> int:
         uni = U.current()
@@ -298,22 +376,19 @@ class Queue(_Ring):
         if self._closed:
             raise ValueError(f"Queue {self!r} is closed")
         pieces = serialize.dumps(obj)
+        size = serialize.frame_size(pieces)
+        counted = self._maxsize > 0
         self._count_task()
-        if self._maxsize <= 0 and not self._buffer:  # unbounded: count and write in one step
-            frame = b"".join(pieces) if len(pieces) > 1 else bytes(pieces[0])
-            if len(frame) <= 65536 and self._try_put_small(frame, count=True):
-                return
-            self._adjust(COUNT, 1)
-        elif not self._reserve_slot(_deadline(block, timeout)):
+        if counted and not self._reserve_slot(_deadline(block, timeout)):
             self._count_task(-1)
             raise _stdqueue.Full
         with self._cond:
-            if not self._buffer and self._acquire(PUT_LOCK, time.monotonic()):
-                try:
-                    if self._write_frame(pieces, whole=True):
-                        return
-                finally:
-                    self._release(PUT_LOCK)
+            if not self._buffer and size <= 65536:  # fits at once: no feeder thread involved
+                frame = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                if self._try_put_small(frame, count=not counted):
+                    return
+            if not counted:
+                self._adjust(COUNT, 1)
             self._buffer.append(pieces)
             if self._feeder is None:  # started per backlog; holds the queue until it is written
                 _backlogged.add(self)

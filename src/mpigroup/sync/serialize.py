@@ -15,6 +15,7 @@ from typing import Any
 import cloudpickle
 
 _PREFIX = struct.Struct("<QII")  # body length, piece count, pad
+_ONE_PIECE = struct.Struct("<QIIQ")  # the same, then the one length (no out-of-band buffers)
 
 
 def dumps(obj: Any) -> list[memoryview]:
@@ -29,6 +30,8 @@ def dumps(obj: Any) -> list[memoryview]:
         except Exception as exc:
             raise TypeError(f"cannot put an object of type {type(obj).__name__} on a queue: "
                             f"it cannot be pickled ({exc})") from exc
+    if not buffers:  # the common small case: one contiguous frame
+        return [memoryview(_ONE_PIECE.pack(16 + len(main), 1, 0, len(main)) + main)]
     raws = [memoryview(main)] + [b.raw() for b in buffers]
     lengths = struct.pack(f"<{len(raws)}Q", *(r.nbytes for r in raws))
     body = 8 + len(lengths) + sum(r.nbytes for r in raws)

@@ -172,23 +172,35 @@ class Universe:
                 wait.pause()
 
     def take_step(self, port: Optional[str], leavers: list[int], dead: list[int], tag: int = 1,
-                  arena_size: int = 0, copy_upto: int = 0) -> None:
-        """An old member's part of a growth or shrink step (collective)."""
+                  arena_size: int = 0, copy_upto: int = 0) -> list[int]:
+        """An old member's part of a growth or shrink step (collective); returns the dead ranks.
+
+        With dead members the communicator is first shrunk with ULFM's
+        ``MPI_Comm_shrink`` (any operation on a communicator with a failed
+        process raises ``MPI_ERR_PROC_FAILED``), so the dead ranks actually
+        dropped are the ones the shrink agreed on, the same in every member.
+        """
         with self.lock:
             old_comm, old_win = self.comm, self.win
             old_win.Unlock_all()
             me = old_comm.Get_rank()
-            gone = set(leavers) | set(dead)
+            survivors_comm, dead = self._drop_dead(old_comm, dead)
+            leaving = set(leavers)
             base: Optional[MPI.Intracomm]
-            if gone:
-                survivors = [r for r in range(old_comm.Get_size()) if r not in gone]
+            if leaving:
+                old_group = old_comm.Get_group()
+                s_group = survivors_comm.Get_group()
+                stay_old = [r for r in range(old_comm.Get_size()) if r not in leaving and r not in dead]
+                stay = MPI.Group.Translate_ranks(old_group, stay_old, s_group)
                 base = None
-                if me in survivors:
-                    group = old_comm.Get_group().Incl(survivors)
-                    base = old_comm.Create_group(group, tag=tag)
+                if me not in leaving:
+                    group = s_group.Incl(stay)
+                    base = survivors_comm.Create_group(group, tag=tag)
                     group.Free()
+                old_group.Free()
+                s_group.Free()
             else:
-                base = old_comm
+                base = survivors_comm
             if base is not None:
                 if port:
                     inter = base.Accept(port, root=HEAD)
@@ -208,17 +220,30 @@ class Universe:
                 old_win.Free()
                 if base is None or new_comm is not old_comm:
                     old_comm.Free()
+            # else: the old window's free would need the dead; it stays until the run ends
             if base is None:  # this process left
+                if survivors_comm is not old_comm:
+                    survivors_comm.Free()
                 self.left.set()
-                return
-            if base is not old_comm and new_comm is not base:
-                base.Free()
+                return dead
+            for comm in {id(c): c for c in (base, survivors_comm)}.values():
+                if comm is not old_comm and comm is not new_comm:
+                    comm.Free()
             # everyone who stays is done with the old communicator: only now may leavers
             # exit (the head answers their leave request after this barrier)
             poll_collective(new_comm.Ibarrier(), "end of step")
             self.comm, self.win = new_comm, new_win
             self.steps += 1
             new_win.Lock_all()
+            return dead
+
+    @staticmethod
+    def _drop_dead(comm: MPI.Intracomm, dead: list[int]) -> tuple[MPI.Intracomm, list[int]]:
+        if not dead:
+            return comm, []
+        shrunk = comm.Shrink()
+        mapped = MPI.Group.Translate_ranks(comm.Get_group(), list(range(comm.Get_size())), shrunk.Get_group())
+        return shrunk, [r for r, m in enumerate(mapped) if m == MPI.UNDEFINED]
 
     # -------------------------------------------------------- releases
     def defer_release(self, offset: int, generation: int) -> None:
@@ -310,8 +335,13 @@ def _remote_free(offset: int) -> None:
 
 
 def stop_head_service() -> None:
+    """Shutdown: stop the steps and fence off every later operation (MPI is about to finalize)."""
     if _head_service is not None:
         _head_service.stop()
+    uni = _universe
+    if uni is not None:
+        with uni.lock:  # waits for an operation in flight on another thread
+            uni.left.set()
 
 
 def head_service():
