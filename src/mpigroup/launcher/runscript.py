@@ -129,4 +129,27 @@ def main(argv: Optional[list[str]] = None) -> int:
         context.shutdown_head(patience, urgent=urgent)
     # The agents were told to stop; the head's own exit status is what
     # mpiexec reports (spawned ranks always leave their shims with 0).
+    if "mpigroup.sync.universe" in sys.modules:
+        _exit_without_mpi_finalize(code)
     return code
+
+
+def _exit_without_mpi_finalize(code: int) -> None:
+    """Leave like a worker (PMIx_Finalize, then _exit) once shared objects were used.
+
+    After ULFM shrinks, Open MPI 5.0.11's MPI_Finalize sometimes aborts on a
+    corrupted heap (seen in pmix_hwloc_finalize and mca_coll_ftagree_era_finalize,
+    after the run's work was complete). With agents on other ranks the head
+    must finalize with them (they wait in its fence), so this applies to a
+    head that is alone in COMM_WORLD: a singleton, or `mpiexec -n 1`.
+    """
+    from mpi4py import MPI
+
+    from ..worker.main import _leave_pmix
+
+    if MPI.COMM_WORLD.Get_size() != 1:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _leave_pmix()
+    os._exit(code)

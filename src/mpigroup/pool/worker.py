@@ -15,6 +15,27 @@ from typing import Any, Callable, Optional
 
 STOP = None  # a task-queue sentinel: one per worker at close()
 
+# Functions of the user's __main__ travel by value (cloudpickle), each with a
+# private copy of the globals it uses; as with multiprocessing's spawn, where
+# __main__ is imported once per worker, they must share one namespace, or
+# globals an initializer sets would be invisible to the tasks.
+_MAIN_GLOBALS: dict = {"__name__": "__mp_main__"}
+
+
+def adopt_main(fn: Any) -> Any:
+    """Rebind a by-value function of ``__main__`` to this worker's shared main namespace."""
+    import types
+
+    if not isinstance(fn, types.FunctionType) or fn.__module__ != "__main__" or fn.__globals__ is _MAIN_GLOBALS:
+        return fn
+    for name, value in fn.__globals__.items():
+        _MAIN_GLOBALS.setdefault(name, value)
+    shared = types.FunctionType(fn.__code__, _MAIN_GLOBALS, fn.__name__, fn.__defaults__, fn.__closure__)
+    shared.__kwdefaults__ = fn.__kwdefaults__
+    shared.__dict__.update(fn.__dict__)
+    shared.__qualname__ = fn.__qualname__
+    return shared
+
 
 def run_worker(tasks, results, slots, slot: int, initializer: Optional[Callable], initargs: tuple,
                maxtasks: Optional[int]) -> None:
@@ -24,7 +45,7 @@ def run_worker(tasks, results, slots, slot: int, initializer: Optional[Callable]
     from ..errors import RemoteError
 
     if initializer is not None:
-        initializer(*initargs)
+        adopt_main(initializer)(*initargs)
     functions: dict[int, Callable] = {}
     host = socket.gethostname()
     rank = int(os.environ.get("MPIGROUP_PUID", "0"))
@@ -37,7 +58,7 @@ def run_worker(tasks, results, slots, slot: int, initializer: Optional[Callable]
         slots[slot] = job * 1_000_000_000 + index + 1  # what this worker runs, for the pool's monitor
         fn = functions.get(job)
         if fn is None:
-            fn = functions[job] = cloudpickle.loads(fn_bytes)
+            fn = functions[job] = adopt_main(cloudpickle.loads(fn_bytes))
             if len(functions) > 64:
                 functions.pop(next(iter(functions)))
         try:

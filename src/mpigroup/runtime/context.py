@@ -268,10 +268,14 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
         head.signal(head.live_puids(), _signal.SIGKILL)
         head.stop()
         return
+    universe = sys.modules.get("mpigroup.sync.universe")
+    steps_done = True
     try:
         if "mpigroup.sync.queues" in sys.modules:  # items the script put must reach the queue
             sys.modules["mpigroup.sync.queues"].flush_all(timeout=30.0)
         head.close_spawning()
+        if universe is not None:  # a join in progress needs its newcomers alive: before the kills
+            steps_done = universe.stop_head_service()
         stubborn = head.terminate_all(patience)
         if stubborn:
             print(f"mpigroup: processes {stubborn} did not exit", file=sys.stderr)
@@ -280,8 +284,14 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
         if not LAUNCHED_BY_MPIEXEC:
             unlink_singleton_segments()
         head.stop()
-        if "mpigroup.sync.universe" in sys.modules:
-            sys.modules["mpigroup.sync.universe"].stop_head_service()
+        if universe is not None and not (universe.fence_operations() and steps_done):
+            # a thread is stuck inside an MPI collective with a dead member:
+            # MPI_Finalize would wait for it forever
+            print("mpigroup: a shared-object step could not finish; leaving without MPI_Finalize",
+                  file=sys.stderr, flush=True)
+            head.stop_agents()
+            sys.stdout.flush()
+            os._exit(1)
         head.stop_agents()
         head.free_sets()
 

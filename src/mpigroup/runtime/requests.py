@@ -20,7 +20,6 @@ _OPS: dict[str, Callable[..., Any]] = {
     "abandon": lambda head, puids, exitcode: head.abandon(puids, exitcode),
     # shared objects (mpigroup.sync): membership of the universe, arena blocks
     "universe_join": lambda head, puids: _universe_head().request_join(puids),
-    "universe_leave": lambda head, puid: _universe_head().request_leave(puid),
     "arena_alloc": lambda head, nbytes: _universe_head().allocate(nbytes),
     "arena_free": lambda head, offset: _universe_head().free(offset),
 }

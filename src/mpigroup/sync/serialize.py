@@ -23,7 +23,9 @@ def dumps(obj: Any) -> list[memoryview]:
     buffers: list[pickle.PickleBuffer] = []
     try:
         main = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
-    except Exception:  # lambdas, local classes ...: cloudpickle pickles by value
+        if b"__main__" in main:  # names the script's functions/classes, which workers cannot import
+            raise pickle.PicklingError("by value")
+    except Exception:  # lambdas, local classes, the script's own functions: cloudpickle by value
         buffers = []
         try:
             main = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)

@@ -171,66 +171,36 @@ class Universe:
             else:
                 wait.pause()
 
-    def take_step(self, port: Optional[str], leavers: list[int], dead: list[int], tag: int = 1,
-                  arena_size: int = 0, copy_upto: int = 0) -> list[int]:
-        """An old member's part of a growth or shrink step (collective); returns the dead ranks.
+    def take_step(self, port: str, arena_size: int = 0, copy_upto: int = 0) -> list[int]:
+        """An old member's part of a growth step (collective); returns the ranks found dead.
 
-        With dead members the communicator is first shrunk with ULFM's
-        ``MPI_Comm_shrink`` (any operation on a communicator with a failed
-        process raises ``MPI_ERR_PROC_FAILED``), so the dead ranks actually
-        dropped are the ones the shrink agreed on, the same in every member.
+        Members that exited (normally or not) never take part in anything:
+        the step starts with ULFM's ``MPI_Comm_shrink``, which agrees on the
+        survivors even when a member died a moment ago, so an exit can never
+        hang a step. The old window is freed collectively when nobody left;
+        otherwise it stays allocated until the run ends (its free would need
+        the departed).
         """
         with self.lock:
             old_comm, old_win = self.comm, self.win
             old_win.Unlock_all()
             me = old_comm.Get_rank()
-            survivors_comm, dead = self._drop_dead(old_comm, dead)
-            leaving = set(leavers)
-            base: Optional[MPI.Intracomm]
-            if leaving:
-                old_group = old_comm.Get_group()
-                s_group = survivors_comm.Get_group()
-                stay_old = [r for r in range(old_comm.Get_size()) if r not in leaving and r not in dead]
-                stay = MPI.Group.Translate_ranks(old_group, stay_old, s_group)
-                base = None
-                if me not in leaving:
-                    group = s_group.Incl(stay)
-                    base = survivors_comm.Create_group(group, tag=tag)
-                    group.Free()
-                old_group.Free()
-                s_group.Free()
-            else:
-                base = survivors_comm
-            if base is not None:
-                if port:
-                    inter = base.Accept(port, root=HEAD)
-                    new_comm = inter.Merge(high=False)
-                    inter.Free()
-                else:
-                    new_comm = base
-                new_win = allocate_window(arena_size if me == HEAD else 0, new_comm)
-                if me == HEAD and copy_upto:
-                    old_mem = old_win.tomemory()
-                    new_mem = new_win.tomemory()
-                    new_mem[:copy_upto] = old_mem[:copy_upto]
-                poll_collective(new_comm.Ibarrier(), "arena copy")
+            survivors, dead = self._shrink(old_comm)
+            inter = survivors.Accept(port, root=HEAD)
+            new_comm = inter.Merge(high=False)
+            inter.Free()
+            new_win = allocate_window(arena_size if me == HEAD else 0, new_comm)
+            if me == HEAD and copy_upto:
+                new_win.tomemory()[:copy_upto] = old_win.tomemory()[:copy_upto]
+            poll_collective(new_comm.Ibarrier(), "arena copy")
             if not dead:
-                # every old member is alive: free the old window and communicator
-                poll_collective(old_comm.Ibarrier(), "release of the old arena")
-                old_win.Free()
-                if base is None or new_comm is not old_comm:
-                    old_comm.Free()
-            # else: the old window's free would need the dead; it stays until the run ends
-            if base is None:  # this process left
-                if survivors_comm is not old_comm:
-                    survivors_comm.Free()
-                self.left.set()
-                return dead
-            for comm in {id(c): c for c in (base, survivors_comm)}.values():
-                if comm is not old_comm and comm is not new_comm:
-                    comm.Free()
-            # everyone who stays is done with the old communicator: only now may leavers
-            # exit (the head answers their leave request after this barrier)
+                try:
+                    poll_collective(old_comm.Ibarrier(), "release of the old arena")
+                    old_win.Free()
+                except MPI.Exception:
+                    pass  # a member died just now: leave the old window allocated
+            if survivors is not old_comm:
+                survivors.Free()
             poll_collective(new_comm.Ibarrier(), "end of step")
             self.comm, self.win = new_comm, new_win
             self.steps += 1
@@ -238,8 +208,8 @@ class Universe:
             return dead
 
     @staticmethod
-    def _drop_dead(comm: MPI.Intracomm, dead: list[int]) -> tuple[MPI.Intracomm, list[int]]:
-        if not dead:
+    def _shrink(comm: MPI.Intracomm) -> tuple[MPI.Intracomm, list[int]]:
+        if comm.Get_size() == 1:
             return comm, []
         shrunk = comm.Shrink()
         mapped = MPI.Group.Translate_ranks(comm.Get_group(), list(range(comm.Get_size())), shrunk.Get_group())
@@ -334,14 +304,30 @@ def _remote_free(offset: int) -> None:
     context.current().api.call("arena_free", offset=offset)
 
 
-def stop_head_service() -> None:
-    """Shutdown: stop the steps and fence off every later operation (MPI is about to finalize)."""
+def stop_head_service(timeout: float = 10.0) -> bool:
+    """Head shutdown, before the workers are stopped: finish the step in progress, take no more.
+
+    Returns False if a step is stuck (a member died inside it); the caller
+    must then not finalize MPI, which would wait for that collective.
+    """
     if _head_service is not None:
-        _head_service.stop()
+        return _head_service.stop(timeout)
+    return True
+
+
+def fence_operations(timeout: float = 2.0) -> bool:
+    """Head shutdown, last step before MPI finalizes: no shared-object operation after this."""
     uni = _universe
-    if uni is not None:
-        with uni.lock:  # waits for an operation in flight on another thread
-            uni.left.set()
+    if uni is None:
+        return True
+    if not uni.lock.acquire(timeout=timeout):  # an operation or a step is still in flight
+        uni.left.set()
+        return False
+    try:
+        uni.left.set()
+    finally:
+        uni.lock.release()
+    return True
 
 
 def head_service():
@@ -350,22 +336,18 @@ def head_service():
     return _head_service
 
 
-def leave(timeout: float = 60.0) -> None:
-    """Leave the universe before this process exits (workers only)."""
+def leave() -> None:
+    """Stop using shared objects before this process exits (workers).
+
+    Nothing collective: the next growth step shrinks the universe past us.
+    Pending reference drops are sent first, so objects can still be freed.
+    """
     uni = _universe
     if uni is None or uni.left.is_set():
         return
-    from ..runtime import context
-
     uni.process_releases()
-    ctx = context.current()
-    if ctx.role != "worker":
-        return
-    try:  # answered once every member that stays has finished the step
-        ctx.api.call("universe_leave", puid=ctx.puid, timeout=timeout)
-    except Exception:
-        return  # the head is gone or busy: we count as dead at the next step
-    uni.left.wait(timeout)
+    with uni.lock:  # no operation of another thread in flight
+        uni.left.set()
 
 
 _handles_pickled = 0
