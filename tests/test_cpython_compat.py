@@ -1,6 +1,6 @@
 """CPython's multiprocessing tests against the "mpigroup" start method (see tests/compat/).
 
-They run in a subprocess: its pytest process becomes an mpigroup head. Every
+They run in a subprocess, `python -m mpigroup -m pytest`, whose pytest process is the head. Every
 test either passes or is skipped with a stated reason; none may fail.
 """
 import collections
@@ -15,7 +15,7 @@ from helpers import REPO
 def test_cpython_multiprocessing_suite_passes_with_the_mpigroup_start_method():
     env = dict(os.environ, MPIGROUP_COMPAT_RUN="1")
     res = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout", "120", "-rA",
+        [sys.executable, "-m", "mpigroup", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout", "120", "-rA",
          "tests/compat/test_cpython_multiprocessing.py"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     outcomes = collections.Counter()

@@ -213,3 +213,18 @@ def test_pool_executor_and_mp_pool(tmp_path):
                  "MP-POOL mpigroup.pool.pool [0, 1, 4, 9, 16]"):
         assert line in out, (line, out, res.stderr)
     assert wait_no_processes("pool-exec") == []
+
+
+def test_pool_example_runs_with_and_without_gpus():
+    from helpers import REPO
+
+    script = REPO / "examples" / "0_pool.py"
+    res = run_mpigroup(script, timeout=300, env={"MPIGROUP_GPUS": "none"})
+    assert res.returncode == 0, res.stderr
+    assert "no GPUs in this allocation" in res.stdout
+    assert sum(int(line.rsplit(":", 1)[1].split()[0]) for line in res.stdout.splitlines()
+               if " items" in line) == 200
+    res = run_mpigroup(script, timeout=300, env={"MPIGROUP_GPUS": "nvidia:0-1"})
+    assert res.returncode == 0, res.stderr
+    gpus = {line.rsplit(" ", 1)[1] for line in res.stdout.splitlines() if "with GPU" in line}
+    assert gpus == {"0", "1"}, res.stdout

@@ -54,6 +54,11 @@ class UniverseHead:
         with self._arena_lock:
             return self.arena.allocate(nbytes)
 
+    def _high_water(self) -> int:
+        """Read when every member is inside the step: a block allocated just before is included."""
+        with self._arena_lock:
+            return self.arena.high_water
+
     def free(self, offset: int) -> None:
         with self._arena_lock:
             self.arena.free(offset)
@@ -88,13 +93,11 @@ class UniverseHead:
 
     def _step(self, join: _Join) -> None:
         uni = self.universe
-        with self._arena_lock:
-            copy_upto = self.arena.high_water
         with uni.lock:
             msg = ("step", join.port)
             self._sends = [r for r in self._sends if not _done(r)]  # a gone member's may never complete
             self._sends += [uni.comm.isend(msg, dest=r, tag=TAG_STEP) for r in range(1, uni.comm.Get_size())]
-            dead = uni.take_step(join.port, self.size, copy_upto)
+            dead = uni.take_step(join.port, self.size, self._high_water)
         self.members = [p for r, p in enumerate(self.members) if r not in set(dead)] + list(join.puids)
         MPI.Close_port(join.port)
 

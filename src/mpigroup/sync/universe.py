@@ -171,7 +171,7 @@ class Universe:
             else:
                 wait.pause()
 
-    def take_step(self, port: str, arena_size: int = 0, copy_upto: int = 0) -> list[int]:
+    def take_step(self, port: str, arena_size: int = 0, copy_upto: Any = None) -> list[int]:
         """An old member's part of a growth step (collective); returns the ranks found dead.
 
         Members that exited (normally or not) never take part in anything:
@@ -190,8 +190,9 @@ class Universe:
             new_comm = inter.Merge(high=False)
             inter.Free()
             new_win = allocate_window(arena_size if me == HEAD else 0, new_comm)
-            if me == HEAD and copy_upto:
-                new_win.tomemory()[:copy_upto] = old_win.tomemory()[:copy_upto]
+            if me == HEAD and copy_upto is not None:
+                used = copy_upto()  # every member is in the step now: no allocation is missed
+                new_win.tomemory()[:used] = old_win.tomemory()[:used]
             poll_collective(new_comm.Ibarrier(), "arena copy")
             if not dead:
                 try:
