@@ -33,6 +33,7 @@ WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R = range(8)
 _OWNER = {WPOS: OWNER_W, RPOS: OWNER_R}
 DEFAULT_CAPACITY = int(os.environ.get("MPIGROUP_QUEUE_BYTES", str(4 << 20)))
 _CHUNK = 1 << 20  # largest single MPI_Put/MPI_Get of a stream
+FAST_BYTES = 1 << 20  # frames up to this size move in one critical section
 
 
 class QueueBroken(RuntimeError):
@@ -259,10 +260,10 @@ class _Ring(rma.SharedObject):
             rma.add(uni, self._word(word), delta)
 
     # ------------------------------------------------------- fast paths
-    def _try_put_small(self, frame: bytes, count: bool) -> bool:
+    def _try_put_small(self, pieces: list, count: bool) -> bool:
         """One critical section: lock, write a frame that fits now, publish and unlock."""
         uni = U.current()
-        cap, size = self._capacity, len(frame)
+        cap, size = self._capacity, serialize.frame_size(pieces)
         with uni.lock:
             w = self._try_lock(uni, WPOS)
             if w is None:
@@ -271,11 +272,15 @@ class _Ring(rma.SharedObject):
             if end - self._other(uni, WPOS) > cap:
                 self._store_pos(uni, WPOS, w, locked=False)
                 return False
-            at = w % cap
-            first = min(size, cap - at)
-            rma.put(uni, self._data + at, frame[:first] if first < size else frame)
-            if first < size:
-                rma.put(uni, self._data, frame[first:])
+            pos = w
+            for piece in pieces:
+                piece = piece.cast("B") if piece.format != "B" or piece.ndim != 1 else piece
+                at, n = pos % cap, piece.nbytes
+                first = min(n, cap - at)
+                rma.put(uni, self._data + at, piece[:first] if first < n else piece)
+                if first < n:
+                    rma.put(uni, self._data, piece[first:])
+                pos += n
             rma.flush(uni)
             if count:
                 rma.add(uni, self._word(COUNT), 1, flush=False)
@@ -301,14 +306,20 @@ class _Ring(rma.SharedObject):
                 self._store_pos(uni, RPOS, r, locked=False)
                 return self._EMPTY
             at = r % cap
-            n = min(avail, cap - at, 65536)
+            n = min(avail, cap - at, 4096)
             buf = bytearray(n)
             rma.get(uni, self._data + at, buf)
             rma.flush(uni)
             end = 8 + serialize.body_length(buf)
             if end > n:
-                rma.store(uni, self._word(OWNER_R), os.getpid())
-                return (r,)
+                if end > FAST_BYTES or end > avail or at + end > cap:
+                    rma.store(uni, self._word(OWNER_R), os.getpid())
+                    return (r,)  # large, incomplete or wrapping: stream it
+                whole = bytearray(end)
+                whole[:n] = buf
+                rma.get(uni, self._data + at + n, memoryview(whole)[n:])
+                rma.flush(uni)
+                buf = whole
             rma.add(uni, self._word(COUNT), -1, flush=False)
             self._store_pos(uni, RPOS, (r + end + 7) & ~7, locked=False)
         return memoryview(buf)[8:end]
@@ -383,9 +394,8 @@ class Queue(_Ring):
             self._count_task(-1)
             raise _stdqueue.Full
         with self._cond:
-            if not self._buffer and size <= 65536:  # fits at once: no feeder thread involved
-                frame = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-                if self._try_put_small(frame, count=not counted):
+            if not self._buffer and size <= FAST_BYTES:  # fits at once: no feeder thread involved
+                if self._try_put_small(pieces, count=not counted):
                     return
             if not counted:
                 self._adjust(COUNT, 1)
