@@ -51,7 +51,6 @@ class ApplyResult:
 
     def __init__(self, pool: "Pool", chunks: int, callback: Optional[Callable] = None,
                  error_callback: Optional[Callable] = None) -> None:
-        self._pool = pool
         self._event = threading.Event()
         self._chunks: list = [None] * chunks
         self._remaining = chunks

@@ -9,7 +9,6 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Optional
 
 from mpi4py import MPI
 

@@ -23,7 +23,6 @@ import os
 import queue as _stdqueue
 import threading
 import time
-import weakref
 from typing import Any, Optional
 
 from . import rma, serialize
@@ -34,6 +33,11 @@ _OWNER = {WPOS: OWNER_W, RPOS: OWNER_R}
 DEFAULT_CAPACITY = int(os.environ.get("MPIGROUP_QUEUE_BYTES", str(4 << 20)))
 _CHUNK = 1 << 20  # largest single MPI_Put/MPI_Get of a stream
 FAST_BYTES = 1 << 20  # frames up to this size move in one critical section
+
+
+def _as_bytes(view: memoryview) -> memoryview:
+    """A flat byte view of a frame piece (numpy buffers arrive with their own format and shape)."""
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
 class QueueBroken(RuntimeError):
@@ -179,7 +183,7 @@ class _Ring(rma.SharedObject):
         cap, ring, pos = self._capacity, self._data, w
         wait = U.SpinWait()
         for piece in pieces:
-            piece = piece.cast("B") if piece.format != "B" or piece.ndim != 1 else piece
+            piece = _as_bytes(piece)
             done = 0
             while done < piece.nbytes:
                 uni = U.current()
@@ -260,10 +264,10 @@ class _Ring(rma.SharedObject):
             rma.add(uni, self._word(word), delta)
 
     # ------------------------------------------------------- fast paths
-    def _try_put_small(self, pieces: list, count: bool) -> bool:
-        """One critical section: lock, write a frame that fits now, publish and unlock."""
+    def _try_put_small(self, pieces: list, size: int, count: bool) -> bool:
+        """One critical section: lock, write a frame of ``size`` bytes that fits now, publish and unlock."""
         uni = U.current()
-        cap, size = self._capacity, serialize.frame_size(pieces)
+        cap = self._capacity
         with uni.lock:
             w = self._try_lock(uni, WPOS)
             if w is None:
@@ -274,7 +278,7 @@ class _Ring(rma.SharedObject):
                 return False
             pos = w
             for piece in pieces:
-                piece = piece.cast("B") if piece.format != "B" or piece.ndim != 1 else piece
+                piece = _as_bytes(piece)
                 at, n = pos % cap, piece.nbytes
                 first = min(n, cap - at)
                 rma.put(uni, self._data + at, piece[:first] if first < n else piece)
@@ -395,7 +399,7 @@ class Queue(_Ring):
             raise _stdqueue.Full
         with self._cond:
             if not self._buffer and size <= FAST_BYTES:  # fits at once: no feeder thread involved
-                if self._try_put_small(pieces, count=not counted):
+                if self._try_put_small(pieces, size, count=not counted):
                     return
             if not counted:
                 self._adjust(COUNT, 1)

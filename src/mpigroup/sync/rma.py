@@ -59,20 +59,20 @@ def load(uni: U.Universe, offset: int, count: int = 1):
     return int(res[0]) if count == 1 else [int(x) for x in res[:count]]
 
 
-def store(uni: U.Universe, offset: int, value: int, flush: bool = True) -> None:
+def _accumulate(uni: U.Universe, offset: int, value: int, op: MPI.Op, flush: bool) -> None:
     src, _, _ = _scratch()
     src[0] = value
-    uni.win.Accumulate([src, 1, MPI.INT64_T], U.HEAD, [offset, 1, MPI.INT64_T], MPI.REPLACE)
+    uni.win.Accumulate([src, 1, MPI.INT64_T], U.HEAD, [offset, 1, MPI.INT64_T], op)
     if flush:
         uni.win.Flush(U.HEAD)
+
+
+def store(uni: U.Universe, offset: int, value: int, flush: bool = True) -> None:
+    _accumulate(uni, offset, value, MPI.REPLACE, flush)
 
 
 def add(uni: U.Universe, offset: int, value: int, flush: bool = True) -> None:
-    src, _, _ = _scratch()
-    src[0] = value
-    uni.win.Accumulate([src, 1, MPI.INT64_T], U.HEAD, [offset, 1, MPI.INT64_T], MPI.SUM)
-    if flush:
-        uni.win.Flush(U.HEAD)
+    _accumulate(uni, offset, value, MPI.SUM, flush)
 
 
 def cas(uni: U.Universe, offset: int, expected: int, new: int) -> int:
@@ -172,10 +172,6 @@ class SharedObject:
                 return  # already destroyed
         self._finalizer.detach()
         _free(self._offset)
-
-    def _check_alive(self, uni: U.Universe) -> None:
-        if load(uni, self._offset + GENERATION * WORD) != self._generation:
-            raise ObjectGone(f"{type(self).__name__} was destroyed")
 
 
 def _rebuild(cls, offset: int, generation: int, params: tuple):

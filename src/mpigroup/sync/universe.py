@@ -137,7 +137,6 @@ class Universe:
         self.win = win
         self.lock = threading.RLock()  # held by every operation and by every step
         self.left = threading.Event()
-        self.steps = 0
         self._releases: list[tuple[int, int]] = []  # (offset, generation) dropped by GC
         self._release_lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
@@ -204,7 +203,6 @@ class Universe:
                 survivors.Free()
             poll_collective(new_comm.Ibarrier(), "end of step")
             self.comm, self.win = new_comm, new_win
-            self.steps += 1
             new_win.Lock_all()
             return dead
 
