@@ -44,6 +44,12 @@ _EXPORTS = {
     "PoolTerminated": "mpigroup.pool",
     "WorkerLostError": "mpigroup.pool",
     "current_allocation": "mpigroup.system",
+    "DDict": "mpigroup.ddict",
+    "DDictError": "mpigroup.errors",
+    "DDictFullError": "mpigroup.errors",
+    "DDictKeyError": "mpigroup.errors",
+    "DDictManagerError": "mpigroup.errors",
+    "DDictTimeoutError": "mpigroup.errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -76,6 +82,8 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .errors import (ConfigError, MPIGroupError, PolicyError, ProcessGroupError, RemoteError,
                          RuntimeNotStarted)
     from .group import Process, ProcessGroup, ProcessTemplate
+    from .ddict import DDict
+    from .errors import DDictError, DDictFullError, DDictKeyError, DDictManagerError, DDictTimeoutError
     from .policy import Policy
     from .pool import Pool, PoolExecutor, PoolTerminated, WorkerLostError
     from .sync import (Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, LockOwnerDied,

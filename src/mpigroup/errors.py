@@ -65,3 +65,26 @@ class RemoteError(MPIGroupError):
 
 def _rebuild_remote_error(exc_type, message, tb, puid, rank, host) -> RemoteError:
     return RemoteError(exc_type, message, tb, puid=puid, rank=rank, host=host)
+
+
+class DDictError(MPIGroupError):
+    """A DDict operation failed."""
+
+
+class DDictKeyError(DDictError, KeyError):
+    """The key is not in the DDict (a ``KeyError``)."""
+
+    def __str__(self) -> str:  # KeyError's repr-style message hides the text
+        return Exception.__str__(self)
+
+
+class DDictFullError(DDictError):
+    """A write would exceed a manager's share of ``total_mem``; nothing was changed."""
+
+
+class DDictTimeoutError(DDictError, TimeoutError):
+    """A DDict request was not answered within its timeout."""
+
+
+class DDictManagerError(DDictError):
+    """A DDict manager process died or cannot be reached."""

@@ -23,7 +23,7 @@ import os
 import queue as _stdqueue
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import rma, serialize
 from . import universe as U
@@ -178,8 +178,11 @@ class _Ring(rma.SharedObject):
         return rma.load(uni, self._word(WPOS if side == RPOS else RPOS)) & ~1
 
     # ------------------------------------------------------------ stream
-    def _write_frame(self, pieces: list, w: int) -> int:
-        """Stream a frame in at ``w`` (producer lock held); returns the padded end."""
+    def _write_frame(self, pieces: list, w: int, stalled: Optional[Callable[[], None]] = None) -> int:
+        """Stream a frame in at ``w`` (producer lock held); returns the padded end.
+
+        ``stalled`` is called whenever the ring is full; it may raise (a dead consumer).
+        """
         cap, ring, pos = self._capacity, self._data, w
         wait = U.SpinWait()
         for piece in pieces:
@@ -199,10 +202,12 @@ class _Ring(rma.SharedObject):
                         self._store_pos(uni, WPOS, pos & ~7, locked=True)  # consumers may follow
                         wait = U.SpinWait()
                         continue
+                if stalled is not None:
+                    stalled()
                 wait.pause()
         return (pos + 7) & ~7
 
-    def _read_into(self, out: memoryview, pos: int) -> int:
+    def _read_into(self, out: memoryview, pos: int, stalled: Optional[Callable[[], None]] = None) -> int:
         """Stream bytes out from ``pos`` (consumer lock held); returns the new position."""
         cap, ring = self._capacity, self._data
         done, wait = 0, U.SpinWait()
@@ -220,10 +225,13 @@ class _Ring(rma.SharedObject):
                     self._store_pos(uni, RPOS, pos & ~7, locked=True)  # space for producers
                     wait = U.SpinWait()
                     continue
+            if stalled is not None:
+                stalled()
             wait.pause()
         return pos
 
-    def _read_frame(self, r: int, deadline: Optional[float]) -> Optional[memoryview]:
+    def _read_frame(self, r: int, deadline: Optional[float],
+                    stalled: Optional[Callable[[], None]] = None) -> Optional[memoryview]:
         """Read one frame at ``r`` (consumer lock held); None if none starts by the deadline."""
         wait = U.SpinWait()
         while True:
@@ -235,9 +243,9 @@ class _Ring(rma.SharedObject):
                 return None
             wait.pause(deadline)
         prefix = bytearray(8)
-        pos = self._read_into(memoryview(prefix), r)
+        pos = self._read_into(memoryview(prefix), r, stalled)
         body = bytearray(serialize.body_length(prefix))
-        pos = self._read_into(memoryview(body), pos)
+        pos = self._read_into(memoryview(body), pos, stalled)
         self._unlock(RPOS, (pos + 7) & ~7)
         return memoryview(body)
 

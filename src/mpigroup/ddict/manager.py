@@ -1,0 +1,219 @@
+"""A DDict manager: one spawned rank serving one shard.
+
+It reads requests from its channel one at a time, so every request on a
+shard is atomic (``fetch_add``, ``setdefault``, ``pop``, a batch put), and
+answers each on the requesting thread's reply channel. Blobs arrive and leave
+as they were serialized by the clients; the manager decodes a value only
+for ``fetch_add``.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from collections import OrderedDict
+from typing import Any, Optional
+
+from . import ops as O
+from .keys import shard_of
+from .store import NoCheckpoint, ShardFull, ShardStore, read_entries
+from .transport import Channel, build_frame, decode_value, encode_value, split_frame
+
+_SMALL = 4096  # blobs below this are copied out of the request; larger ones are kept as views
+_REPLY_CACHE = 256  # reply channels kept attached (one per client thread)
+_REPLY_PATIENCE = 30.0  # seconds a reply may wait on a full reply ring before it is dropped
+
+
+class _Stuck(Exception):
+    """A reply ring stayed full: its reader is gone."""
+
+
+class Manager:
+    def __init__(self, index: int, n_managers: int, requests: Channel, budget: int,
+                 working_set_size: int, restore: Optional[dict]) -> None:
+        self.index, self.n = index, n_managers
+        self.requests = requests
+        self.store = ShardStore(budget, working_set_size)
+        self.replies: OrderedDict[tuple, Channel] = OrderedDict()
+        self.waiters: dict[bytes, list[tuple[int, tuple, Optional[float]]]] = {}
+        self.startup_error: Optional[tuple] = None
+        self.running = True
+        try:
+            if restore:
+                self._restore(restore)
+        except BaseException as exc:
+            self.startup_error = _error_payload(exc)
+
+    # ------------------------------------------------------------- restore
+    def _restore(self, restore: dict) -> None:
+        files, old_n = restore["files"], restore["managers"]
+        if old_n == self.n:  # same sharding: only our own file
+            sources = [files[self.index]]
+        else:
+            sources = files
+        items = []
+        for path in sources:
+            for key, blob in read_entries(path):
+                if old_n == self.n or shard_of(key, self.n) == self.index:
+                    items.append((key, blob))
+        try:
+            self.store.put_many(items)
+        except ShardFull as exc:
+            raise ShardFull(f"restoring {restore['path']}: {exc}") from None
+        self.store.checkpoint_id = int(restore.get("checkpoint_id", 0))
+
+    # ---------------------------------------------------------------- loop
+    def serve(self) -> None:
+        while self.running:
+            deadline = time.monotonic() + (0.2 if self.waiters else 1.0)
+            body = self.requests.recv(deadline)
+            if body is None:
+                self._expire_waiters()
+                continue
+            header, blobs = split_frame(body)
+            op, reqid, reply = header[0], header[1], header[2]
+            try:
+                if self.startup_error is not None and op != O.STOP:
+                    self._reply(reply, reqid, O.ERROR, self.startup_error)
+                    continue
+                result = self._handle(op, reqid, reply, header[3:], blobs)
+            except ShardFull as exc:
+                result = (O.FULL, str(exc), ())
+            except NoCheckpoint as exc:
+                result = (O.NO_CHECKPOINT, str(exc), ())
+            except Exception as exc:
+                result = (O.ERROR, _error_payload(exc), ())
+            if result is not None:
+                status, payload, out = result
+                self._reply(reply, reqid, status, payload, out)
+            if self.waiters:
+                self._expire_waiters()
+
+    def _handle(self, op: int, reqid: int, reply: tuple, args: tuple, blobs: list) -> Optional[tuple]:
+        store = self.store
+        if op == O.GET:
+            keys, = args
+            found = [store.get(k) for k in keys]
+            return O.OK, [b is not None for b in found], [(b,) for b in found if b is not None]
+        if op == O.PUT:
+            keys, = args
+            items = [(k, bytes(b) if len(b) < _SMALL else b) for k, b in zip(keys, blobs)]
+            store.put_many(items)
+            self._wake(keys)
+            return O.OK, None, ()
+        if op == O.CONTAINS:
+            return O.OK, args[0] in store, ()
+        if op == O.DELETE:
+            return O.OK, store.delete(args[0]) is not None, ()
+        if op == O.POP:
+            blob = store.delete(args[0])
+            return O.OK, blob is not None, () if blob is None else [(blob,)]
+        if op == O.POPITEM:
+            item = store.popitem()
+            return O.OK, None if item is None else item[0], () if item is None else [(item[1],)]
+        if op == O.SETDEFAULT:
+            key, = args
+            blob = store.get(key)
+            if blob is None:
+                blob = bytes(blobs[0]) if len(blobs[0]) < _SMALL else blobs[0]
+                store.put_many([(key, blob)])
+                self._wake([key])
+            return O.OK, None, [(blob,)]
+        if op == O.FETCH_ADD:
+            key, delta = args
+            blob = store.get(key)
+            old = 0 if blob is None else decode_value(memoryview(blob))
+            new = bytes(b"".join(encode_value(old + delta)))
+            store.put_many([(key, new)])
+            self._wake([key])
+            return O.OK, old, ()
+        if op == O.WAIT:
+            key, timeout = args
+            blob = store.get(key)
+            if blob is not None:
+                return O.OK, None, [(blob,)]
+            deadline = None if timeout is None else time.monotonic() + timeout
+            self.waiters.setdefault(key, []).append((reqid, reply, deadline))
+            return None  # answered by a later write of the key
+        if op == O.LEN:
+            return O.OK, len(store), ()
+        if op == O.KEYS:
+            return O.OK, list(store.data), ()
+        if op == O.ITEMS:
+            items = list(store.data.items())
+            return O.OK, [k for k, _ in items], [(b,) for _, b in items]
+        if op == O.CLEAR:
+            store.clear()
+            return O.OK, None, ()
+        if op == O.CHECKPOINT:
+            return O.OK, store.checkpoint(), ()
+        if op == O.ROLLBACK:
+            return O.OK, store.rollback(), ()
+        if op == O.STATS:
+            stats = store.stats()
+            stats.update(manager=self.index, host=socket.gethostname(), pid=os.getpid())
+            return O.OK, stats, ()
+        if op == O.PERSIST:
+            path, = args
+            return O.OK, store.write(path), ()
+        if op == O.STOP:
+            self.running = False
+            return O.OK, None, ()
+        raise ValueError(f"unknown DDict operation {op}")
+
+    # ------------------------------------------------------------ replies
+    def _channel(self, reply: tuple) -> Channel:
+        key = reply[:2]
+        chan = self.replies.get(key)
+        if chan is None:
+            chan = Channel.at(reply)
+            self.replies[key] = chan
+            while len(self.replies) > _REPLY_CACHE:
+                self.replies.popitem(last=False)
+        else:
+            self.replies.move_to_end(key)
+        return chan
+
+    def _reply(self, reply: tuple, reqid: int, status: int, payload: Any, blobs: Any = ()) -> None:
+        try:
+            chan = self._channel(reply)
+        except Exception:  # the client's channel is gone with the client
+            return
+        frame = build_frame((reqid, status, payload), blobs)
+        limit = time.monotonic() + _REPLY_PATIENCE
+
+        def stalled() -> None:
+            if time.monotonic() > limit:
+                raise _Stuck()
+
+        try:
+            chan.send(frame, limit, stalled)
+        except (TimeoutError, _Stuck):
+            self.replies.pop(reply[:2], None)  # its reader stopped reading: drop this reply
+
+    def _wake(self, keys: list) -> None:
+        if not self.waiters:
+            return
+        for key in keys:
+            for reqid, reply, _ in self.waiters.pop(key, ()):
+                self._reply(reply, reqid, O.OK, None, [(self.store.get(key),)])
+
+    def _expire_waiters(self) -> None:
+        now = time.monotonic()
+        for key in list(self.waiters):
+            alive = [w for w in self.waiters[key] if w[2] is None or w[2] > now]
+            if alive:
+                self.waiters[key] = alive
+            else:
+                del self.waiters[key]
+
+
+def _error_payload(exc: BaseException) -> tuple:
+    return (type(exc).__name__, str(exc), traceback.format_exc(), socket.gethostname(), os.getpid())
+
+
+def run_manager(index: int, n_managers: int, requests: Channel, budget: int, working_set_size: int,
+                restore: Optional[dict]) -> None:
+    """Entry point of a manager rank (a ProcessTemplate target)."""
+    Manager(index, n_managers, requests, budget, working_set_size, restore).serve()

@@ -1,0 +1,9 @@
+"""Operation and status codes of the DDict protocol. Pure Python.
+
+A request header is ``(op, request_id, reply_address, *args)``; a reply
+header is ``(request_id, status, payload)``; value blobs follow either.
+"""
+GET, PUT, CONTAINS, DELETE, POP, POPITEM, SETDEFAULT, FETCH_ADD, WAIT = range(9)
+LEN, KEYS, ITEMS, CLEAR, CHECKPOINT, ROLLBACK, STATS, PERSIST, STOP = range(9, 18)
+
+OK, ERROR, FULL, NO_CHECKPOINT = range(4)

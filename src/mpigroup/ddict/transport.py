@@ -1,0 +1,130 @@
+"""Frames between DDict clients and managers, over RMA rings in the arena.
+
+Every manager reads requests from one :class:`Channel`; every client thread
+reads replies from one of its own. A message is one frame of *logical
+pieces*: a small pickled header first, then value blobs. A value blob is a
+whole serialized value (``serialize.dumps``: pickle protocol 5 with
+out-of-band buffers), so numpy data is copied straight from the caller's
+array into the ring, kept by the manager as received, and read back as a
+view of the received buffer. On one node the rings are shared memory
+(osc/sm): bulk values never touch TCP.
+"""
+from __future__ import annotations
+
+import pickle
+import struct
+from typing import Any, Callable, Optional, Sequence, Union
+
+from ..sync import serialize
+from ..sync import universe as U
+from ..sync.queues import FAST_BYTES, WPOS, RPOS, _Ring, _HolderWatch, _as_bytes, _expired
+
+Piece = Union[bytes, bytearray, memoryview]
+Stalled = Optional[Callable[[], None]]
+
+_COUNT = struct.Struct("<QII")
+
+
+def encode_value(value: Any) -> list[memoryview]:
+    """A value blob as pieces (no copy of buffer-protocol data); TypeError if unpicklable."""
+    try:
+        return serialize.dumps(value)
+    except TypeError as exc:
+        raise TypeError(str(exc).replace("on a queue", "in a DDict")) from None
+
+
+def decode_value(blob: memoryview) -> Any:
+    """The value of a blob (numpy arrays come back as views of ``blob``)."""
+    return serialize.loads(memoryview(blob)[8:])
+
+
+def blob_length(pieces: Sequence[memoryview]) -> int:
+    return sum(p.nbytes for p in pieces)
+
+
+def build_frame(header: tuple, blobs: Sequence[Sequence[Piece]] = ()) -> list[memoryview]:
+    """Frame pieces for a header and value blobs (each blob given as its pieces)."""
+    head = pickle.dumps(header, protocol=5)
+    lengths = [len(head)] + [sum(memoryview(p).nbytes for p in blob) for blob in blobs]
+    count = len(lengths)
+    body = 8 + 8 * count + sum(lengths)
+    prefix = _COUNT.pack(body, count, 0) + struct.pack(f"<{count}Q", *lengths) + head
+    out = [memoryview(prefix)]
+    for blob in blobs:
+        out.extend(memoryview(p) for p in blob)
+    return out
+
+
+def split_frame(body: memoryview) -> tuple[Any, list[memoryview]]:
+    """(header, blobs) of a received frame body; blobs are views of ``body``."""
+    count = struct.unpack_from("<I", body, 0)[0]
+    lengths = struct.unpack_from(f"<{count}Q", body, 8)
+    pos = 8 + 8 * count
+    header = pickle.loads(body[pos:pos + lengths[0]])
+    pos += lengths[0]
+    blobs = []
+    for n in lengths[1:]:
+        blobs.append(body[pos:pos + n])
+        pos += n
+    return header, blobs
+
+
+class Channel(_Ring):
+    """A one-way ring of whole frames: any number of senders, one reader at a time."""
+
+    def __init__(self, capacity: Optional[int] = None) -> None:
+        super().__init__(0, capacity)
+
+    @property
+    def address(self) -> tuple:
+        """What a manager needs to reply here: picklable, a few ints."""
+        return (self._offset, self._generation) + self._params()
+
+    @classmethod
+    def at(cls, address: tuple) -> "Channel":
+        from ..sync.rma import _rebuild
+
+        offset, generation, *params = address
+        return _rebuild(cls, offset, generation, tuple(params))
+
+    def send(self, pieces: list[memoryview], deadline: Optional[float], stalled: Stalled = None) -> None:
+        """Write one frame; TimeoutError if it could not start by ``deadline``.
+
+        Once a large frame has started streaming it is finished (a timeout
+        there would leave half a frame); ``stalled`` may raise if the reader died.
+        """
+        size = sum(_as_bytes(p).nbytes for p in pieces)
+        if size <= FAST_BYTES:
+            wait, watch = U.SpinWait(), _HolderWatch()
+            while not self._try_put_small(pieces, size, count=False):
+                if _expired(deadline):
+                    raise TimeoutError("the channel stayed full")
+                if stalled is not None:
+                    stalled()
+                watch.check(self, WPOS)
+                wait.pause(deadline)
+            return
+        w = self._lock(WPOS, deadline)
+        if w is None:
+            raise TimeoutError("could not take the channel's producer lock in time")
+        end = self._write_frame(pieces, w, stalled)  # on an exception the ring stays locked: it is dead
+        self._unlock(WPOS, end)
+
+    def recv(self, deadline: Optional[float], stalled: Stalled = None) -> Optional[memoryview]:
+        """The next frame body, or None if none started by ``deadline``."""
+        wait, watch = U.SpinWait(), _HolderWatch()
+        while True:
+            body = self._try_get_small()
+            if isinstance(body, tuple):
+                return self._read_frame(body[0], None, stalled)
+            if body is None:
+                watch.check(self, RPOS)
+            elif body is not self._EMPTY:
+                return body
+            else:
+                watch.reset()
+            if _expired(deadline):
+                return None
+            if stalled is not None:
+                stalled()
+            wait.pause(deadline)
