@@ -74,9 +74,6 @@ class DDictError(MPIGroupError):
 class DDictKeyError(DDictError, KeyError):
     """The key is not in the DDict (a ``KeyError``)."""
 
-    def __str__(self) -> str:  # KeyError's repr-style message hides the text
-        return Exception.__str__(self)
-
 
 class DDictFullError(DDictError):
     """A write would exceed a manager's share of ``total_mem``; nothing was changed."""
