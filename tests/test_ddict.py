@@ -2,7 +2,7 @@
 import json
 import os
 
-from helpers import processes_with_tag, run_mpigroup, wait_no_processes, write_script
+from helpers import run_mpigroup, wait_no_processes, write_script
 
 API = """
 import os, socket, threading, time
@@ -345,3 +345,15 @@ def test_timeouts_and_a_dead_manager_are_reported_never_a_hang(tmp_path):
     for line in ("TIMEOUT True", "DEAD True True True", "DEAD-LEN", "DESTROYED"):
         assert line in res.stdout, (line, res.stdout, res.stderr)
     assert wait_no_processes("ddict-fail") == []
+
+
+def test_example_pool_fills_and_main_reads_back(tmp_path):
+    from helpers import REPO
+
+    res = run_mpigroup(REPO / "examples" / "3_ddict.py", "--keys", "20000", "--workers", "2",
+                       timeout=300, tag="ddict-example")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "main read 20000 keys back" in res.stdout and "all correct" in res.stdout, res.stdout
+    assert "2 pool workers wrote" in res.stdout
+    assert "keys held on this node" in res.stdout and ": 20000" in res.stdout
+    assert wait_no_processes("ddict-example") == []
