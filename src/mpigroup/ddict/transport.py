@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from ..sync import serialize
 from ..sync import universe as U
-from ..sync.queues import FAST_BYTES, WPOS, RPOS, _Ring, _HolderWatch, _as_bytes, _expired
+from ..sync.queues import FAST_BYTES, RPOS, WPOS, _as_bytes, _expired, _HolderWatch, _Ring
 
 Piece = Union[bytes, bytearray, memoryview]
 Stalled = Optional[Callable[[], None]]

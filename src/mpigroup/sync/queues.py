@@ -25,6 +25,8 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+import numpy as np
+
 from . import rma, serialize
 from . import universe as U
 
@@ -38,6 +40,11 @@ FAST_BYTES = 1 << 20  # frames up to this size move in one critical section
 def _as_bytes(view: memoryview) -> memoryview:
     """A flat byte view of a frame piece (numpy buffers arrive with their own format and shape)."""
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+def _uninitialized(nbytes: int) -> memoryview:
+    """A writable byte buffer that is not zero-filled first (it is about to be overwritten)."""
+    return memoryview(np.empty(nbytes, np.uint8))
 
 
 class QueueBroken(RuntimeError):
@@ -87,6 +94,7 @@ class _Ring(rma.SharedObject):
     """The shared state and the ring operations; the public classes add API."""
 
     _words = 8
+    _fast_bytes = FAST_BYTES  # frames up to this size are read in one critical section
 
     def __init__(self, maxsize: int = 0, capacity: Optional[int] = None) -> None:
         capacity = DEFAULT_CAPACITY if capacity is None else int(capacity)
@@ -244,7 +252,7 @@ class _Ring(rma.SharedObject):
             wait.pause(deadline)
         prefix = bytearray(8)
         pos = self._read_into(memoryview(prefix), r, stalled)
-        body = bytearray(serialize.body_length(prefix))
+        body = _uninitialized(serialize.body_length(prefix))
         pos = self._read_into(memoryview(body), pos, stalled)
         self._unlock(RPOS, (pos + 7) & ~7)
         return memoryview(body)
@@ -324,10 +332,10 @@ class _Ring(rma.SharedObject):
             rma.flush(uni)
             end = 8 + serialize.body_length(buf)
             if end > n:
-                if end > FAST_BYTES or end > avail or at + end > cap:
+                if end > self._fast_bytes or end > avail or at + end > cap:
                     rma.store(uni, self._word(OWNER_R), os.getpid())
                     return (r,)  # large, incomplete or wrapping: stream it
-                whole = bytearray(end)
+                whole = _uninitialized(end)
                 whole[:n] = buf
                 rma.get(uni, self._data + at + n, memoryview(whole)[n:])
                 rma.flush(uni)
