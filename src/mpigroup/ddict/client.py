@@ -255,7 +255,7 @@ class DDict(MutableMapping):
     def __getitem__(self, key: Any) -> Any:
         k = encode_key(key)
         found, blobs = self._call(self._route(k), O.GET, ([k],))
-        if not found[0]:
+        if not blobs:
             raise DDictKeyError(key)
         return decode_value(blobs[0])
 
@@ -386,14 +386,21 @@ class DDict(MutableMapping):
         keys = list(keys)
         encoded = [encode_key(k) for k in keys]
         per: dict[int, list[int]] = {}
-        for i, k in enumerate(encoded):
-            per.setdefault(self._route(k), []).append(i)
+        if self._pinned is not None or len(self._channels) == 1:
+            per[self._route(b"")] = list(range(len(keys)))
+        else:
+            for i, k in enumerate(encoded):
+                per.setdefault(self._route(k), []).append(i)
         deadline = self._deadline(timeout)
         pending = {self._send(m, O.GET, ([encoded[i] for i in idx],), (), deadline): m for m, idx in per.items()}
         got = self._collect(pending, deadline)
         out: list = [None] * len(keys)
         for reqid, m in pending.items():
             _, found, blobs = got[reqid]
+            if found is None:  # every key was there
+                for i, blob in zip(per[m], blobs):
+                    out[i] = decode_value(blob)
+                continue
             it = iter(blobs)
             for i, ok in zip(per[m], found):
                 if ok:

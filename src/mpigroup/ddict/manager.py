@@ -25,6 +25,10 @@ _REPLY_CACHE = 256  # reply channels kept attached (one per client thread)
 _REPLY_PATIENCE = 30.0  # seconds a reply may wait on a full reply ring before it is dropped
 
 
+class _Whole(list):
+    """Reply blobs that are each one buffer (no per-blob piece lists to build)."""
+
+
 class _Stuck(Exception):
     """A reply ring stayed full: its reader is gone."""
 
@@ -94,8 +98,11 @@ class Manager:
         store = self.store
         if op == O.GET:
             keys, = args
-            found = [store.get(k) for k in keys]
-            return O.OK, [b is not None for b in found], [(b,) for b in found if b is not None]
+            get = store.data.get
+            found = [get(k) for k in keys]
+            if None not in found:
+                return O.OK, None, _Whole(found)  # the common case: all there
+            return O.OK, [b is not None for b in found], _Whole([b for b in found if b is not None])
         if op == O.PUT:
             keys, = args
             items = [(k, bytes(b) if len(b) < _SMALL else b) for k, b in zip(keys, blobs)]
@@ -141,8 +148,7 @@ class Manager:
         if op == O.KEYS:
             return O.OK, list(store.data), ()
         if op == O.ITEMS:
-            items = list(store.data.items())
-            return O.OK, [k for k, _ in items], [(b,) for _, b in items]
+            return O.OK, list(store.data), _Whole(store.data.values())
         if op == O.CLEAR:
             store.clear()
             return O.OK, None, ()
@@ -180,7 +186,10 @@ class Manager:
             chan = self._channel(reply)
         except Exception:  # the client's channel is gone with the client
             return
-        frame = build_frame((reqid, status, payload), blobs)
+        if isinstance(blobs, _Whole):
+            frame = build_frame((reqid, status, payload), whole=blobs)
+        else:
+            frame = build_frame((reqid, status, payload), blobs)
         limit = time.monotonic() + _REPLY_PATIENCE
 
         def stalled() -> None:

@@ -23,6 +23,7 @@ Piece = Union[bytes, bytearray, memoryview]
 Stalled = Optional[Callable[[], None]]
 
 _COUNT = struct.Struct("<QII")
+_ONE = struct.Struct("<I")
 
 
 def encode_value(value: Any) -> list[memoryview]:
@@ -35,6 +36,8 @@ def encode_value(value: Any) -> list[memoryview]:
 
 def decode_value(blob: memoryview) -> Any:
     """The value of a blob (numpy arrays come back as views of ``blob``)."""
+    if _ONE.unpack_from(blob, 8)[0] == 1:  # no out-of-band buffers: the pickle starts at byte 24
+        return pickle.loads(blob[24:])
     return serialize.loads(memoryview(blob)[8:])
 
 
@@ -42,16 +45,38 @@ def blob_length(pieces: Sequence[memoryview]) -> int:
     return sum(p.nbytes for p in pieces)
 
 
-def build_frame(header: tuple, blobs: Sequence[Sequence[Piece]] = ()) -> list[memoryview]:
-    """Frame pieces for a header and value blobs (each blob given as its pieces)."""
+_COALESCE = 64 << 10  # pieces below this are copied together: one RMA put instead of many
+
+
+def build_frame(header: tuple, blobs: Sequence[Sequence[Piece]] = (), whole: Sequence[Piece] = ()
+                ) -> list[memoryview]:
+    """Frame pieces for a header and value blobs, each given as its pieces (``blobs``)
+    or as one buffer (``whole``; give one or the other).
+
+    Runs of small pieces are joined into one buffer (each would otherwise
+    cost an MPI call); large pieces stay as they are, uncopied.
+    """
     head = pickle.dumps(header, protocol=5)
-    lengths = [len(head)] + [sum(memoryview(p).nbytes for p in blob) for blob in blobs]
+    if whole:
+        views = [[memoryview(b)] for b in whole]
+        lengths = [len(head)] + [len(b) for b in whole]
+    else:
+        views = [[memoryview(p) for p in blob] for blob in blobs]
+        lengths = [len(head)] + [sum(v.nbytes for v in blob) for blob in views]
     count = len(lengths)
     body = 8 + 8 * count + sum(lengths)
-    prefix = _COUNT.pack(body, count, 0) + struct.pack(f"<{count}Q", *lengths) + head
-    out = [memoryview(prefix)]
-    for blob in blobs:
-        out.extend(memoryview(p) for p in blob)
+    out: list[memoryview] = []
+    run: list = [_COUNT.pack(body, count, 0), struct.pack(f"<{count}Q", *lengths), head]
+    for blob in views:
+        for v in blob:
+            if v.nbytes < _COALESCE:
+                run.append(v)
+            else:
+                out.append(memoryview(b"".join(run)))
+                out.append(v)
+                run = []
+    if run:
+        out.append(memoryview(b"".join(run)))
     return out
 
 
