@@ -28,10 +28,21 @@ _ONE = struct.Struct("<I")
 
 def encode_value(value: Any) -> list[memoryview]:
     """A value blob as pieces (no copy of buffer-protocol data); TypeError if unpicklable."""
+    if type(value) is bytes and len(value) >= _COALESCE:
+        return _bytes_blob(value)
     try:
         return serialize.dumps(value)
     except TypeError as exc:
         raise TypeError(str(exc).replace("on a queue", "in a DDict")) from None
+
+
+def _bytes_blob(value: bytes) -> list[memoryview]:
+    """The blob of a large ``bytes`` value without copying it: a protocol-5 pickle
+    (PROTO, BINBYTES8 length, the bytes, STOP) written around the caller's buffer."""
+    n = len(value)
+    pickled = 2 + 9 + n + 1
+    head = struct.pack("<QIIQ", 16 + pickled, 1, 0, pickled) + b"\x80\x05\x8e" + struct.pack("<Q", n)
+    return [memoryview(head), memoryview(value), memoryview(b".")]
 
 
 def decode_value(blob: memoryview) -> Any:

@@ -33,7 +33,7 @@ from . import universe as U
 WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R = range(8)
 _OWNER = {WPOS: OWNER_W, RPOS: OWNER_R}
 DEFAULT_CAPACITY = int(os.environ.get("MPIGROUP_QUEUE_BYTES", str(4 << 20)))
-_CHUNK = 1 << 20  # largest single MPI_Put/MPI_Get of a stream
+_CHUNK = 256 << 10  # largest single MPI_Put/MPI_Get of a stream: small enough that reader and writer overlap
 FAST_BYTES = 1 << 20  # frames up to this size move in one critical section
 
 
@@ -318,6 +318,10 @@ class _Ring(rma.SharedObject):
         uni = U.current()
         cap = self._capacity
         with uni.lock:
+            # One atomic read first: our last read position is never ahead of the real
+            # one, so if nothing was written past it the ring is empty (no lock taken).
+            if self._other(uni, RPOS) - self._guess[RPOS] < 8:
+                return self._EMPTY
             r = self._try_lock(uni, RPOS)
             if r is None:
                 return None
