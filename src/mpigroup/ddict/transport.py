@@ -106,7 +106,11 @@ def split_frame(body: memoryview) -> tuple[Any, list[memoryview]]:
 
 
 class Channel(_Ring):
-    """A one-way ring of whole frames: any number of senders, one reader at a time."""
+    """A one-way ring of whole frames: any number of senders, exactly one reader
+    (a manager's request ring, a client thread's reply ring), so reading takes no lock."""
+
+    _single_reader = True
+    _counted = False
 
     def __init__(self, capacity: Optional[int] = None) -> None:
         super().__init__(0, capacity)

@@ -95,6 +95,8 @@ class _Ring(rma.SharedObject):
 
     _words = 8
     _fast_bytes = FAST_BYTES  # frames up to this size are read in one critical section
+    _single_reader = False  # True: one process ever reads, so reads take no lock
+    _counted = True  # the COUNT word tracks the number of frames (qsize)
 
     def __init__(self, maxsize: int = 0, capacity: Optional[int] = None) -> None:
         capacity = DEFAULT_CAPACITY if capacity is None else int(capacity)
@@ -314,18 +316,25 @@ class _Ring(rma.SharedObject):
 
         Returns the frame body, ``_EMPTY``, ``None`` (the consumer lock is
         busy) or ``(r,)`` for a larger frame: the lock is then held at ``r``.
+        A ring with ``_single_reader`` set skips the consumer lock: its one
+        reader always knows the read position.
         """
         uni = U.current()
         cap = self._capacity
         with uni.lock:
             # One atomic read first: our last read position is never ahead of the real
             # one, so if nothing was written past it the ring is empty (no lock taken).
-            if self._other(uni, RPOS) - self._guess[RPOS] < 8:
+            w = self._other(uni, RPOS)
+            if w - self._guess[RPOS] < 8:
                 return self._EMPTY
-            r = self._try_lock(uni, RPOS)
-            if r is None:
-                return None
-            avail = self._other(uni, RPOS) - r
+            if self._single_reader:
+                r = self._guess[RPOS]
+            else:
+                r = self._try_lock(uni, RPOS)
+                if r is None:
+                    return None
+                w = self._other(uni, RPOS)
+            avail = w - r
             if avail < 8:
                 self._store_pos(uni, RPOS, r, locked=False)
                 return self._EMPTY
@@ -344,7 +353,8 @@ class _Ring(rma.SharedObject):
                 rma.get(uni, self._data + at + n, memoryview(whole)[n:])
                 rma.flush(uni)
                 buf = whole
-            rma.add(uni, self._word(COUNT), -1, flush=False)
+            if self._counted:
+                rma.add(uni, self._word(COUNT), -1, flush=False)
             self._store_pos(uni, RPOS, (r + end + 7) & ~7, locked=False)
         return memoryview(buf)[8:end]
 
