@@ -155,7 +155,13 @@ except TypeError as exc:
     print("BAD-VALUE", "DDict" in str(exc))
 
 print("STATS", [(s["manager"], s["host"] == socket.gethostname(), s["keys"] > 0) for s in d.stats])
+stale = DDict.attach(d.serialize())
 d.destroy()
+for handle in (d, stale):
+    try:
+        handle["a"]
+    except DDictError as exc:
+        print("USE-AFTER-DESTROY", "destroyed" in str(exc))
 print("DONE")
 """
 
@@ -170,6 +176,7 @@ def test_ddict_api_end_to_end(tmp_path):
                  "STATS [(0, True, True), (1, True, True)]", "DONE"):
         assert line in out, (line, out, res.stderr)
     assert out.count("BAD-ARG") == 4, out
+    assert out.count("USE-AFTER-DESTROY True") == 2, out
     assert wait_no_processes("ddict-api") == []
 
 

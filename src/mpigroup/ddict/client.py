@@ -163,6 +163,8 @@ class DDict(MutableMapping):
         return self._pinned if self._pinned is not None else shard_of(key, len(self._channels))
 
     def _targets(self) -> range | list[int]:
+        if not self._channels:
+            raise DDictError(f"DDict {self._name!r} was destroyed")
         return [self._pinned] if self._pinned is not None else range(len(self._channels))
 
     def _deadline(self, timeout: Any = _MISSING) -> Optional[float]:
@@ -201,6 +203,8 @@ class DDict(MutableMapping):
                     f"exited with code {st.get('exitcode')}; the keys it held are lost")
 
     def _send(self, m: int, op: int, args: tuple, blobs: Sequence = (), deadline: Optional[float] = None) -> int:
+        if not self._channels or not self._channels[m].exists():
+            raise DDictError(f"DDict {self._name!r} was destroyed")
         chan = _reply_channel()
         reqid = next(_local.ids)
         frame = build_frame((op, reqid, chan.address) + args, blobs)

@@ -120,6 +120,14 @@ class Channel(_Ring):
         """What a manager needs to reply here: picklable, a few ints."""
         return (self._offset, self._generation) + self._params()
 
+    def exists(self) -> bool:
+        """False once the channel was destroyed (by any process): one atomic read."""
+        from ..sync import rma
+
+        uni = U.current()
+        with uni.lock:
+            return rma.load(uni, self._offset + rma.GENERATION * rma.WORD) == self._generation
+
     @classmethod
     def at(cls, address: tuple) -> "Channel":
         from ..sync.rma import _rebuild

@@ -49,6 +49,9 @@ def arena_bytes() -> int:
     return size
 
 
+_YIELD = os.environ.get("MPIGROUP_SPIN_YIELD", "1") == "1"
+
+
 class SpinWait:
     """Waiting policy for every shared-object wait: spin briefly, then back off.
 
@@ -68,6 +71,8 @@ class SpinWait:
 
     def pause(self, deadline: Optional[float] = None) -> None:
         if time.perf_counter() < self.spin_until:
+            if _YIELD:
+                os.sched_yield()
             return
         delay = self.delay
         if deadline is not None:
