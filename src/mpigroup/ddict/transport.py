@@ -24,11 +24,12 @@ Stalled = Optional[Callable[[], None]]
 
 _COUNT = struct.Struct("<QII")
 _ONE = struct.Struct("<I")
+_ONE_PIECE = struct.Struct("<QIIQ")  # a blob with no out-of-band buffers: body length, 1, 0, pickle length
 
 
 def encode_value(value: Any) -> list[memoryview]:
     """A value blob as pieces (no copy of buffer-protocol data); TypeError if unpicklable."""
-    if type(value) is bytes and len(value) >= _COALESCE:
+    if type(value) is bytes:
         return _bytes_blob(value)
     try:
         return serialize.dumps(value)
@@ -37,11 +38,17 @@ def encode_value(value: Any) -> list[memoryview]:
 
 
 def _bytes_blob(value: bytes) -> list[memoryview]:
-    """The blob of a large ``bytes`` value without copying it: a protocol-5 pickle
-    (PROTO, BINBYTES8 length, the bytes, STOP) written around the caller's buffer."""
+    """The blob of a ``bytes`` value, made without pickle: the protocol-5 pickle
+    (PROTO, SHORT_BINBYTES or BINBYTES8 with the length, the bytes, STOP) written
+    around the value; a large value is not copied."""
     n = len(value)
-    pickled = 2 + 9 + n + 1
-    head = struct.pack("<QIIQ", 16 + pickled, 1, 0, pickled) + b"\x80\x05\x8e" + struct.pack("<Q", n)
+    if n < 256:
+        pickled = b"\x80\x05C" + bytes((n,)) + value + b"."
+        return [memoryview(_ONE_PIECE.pack(16 + len(pickled), 1, 0, len(pickled)) + pickled)]
+    size = 2 + 9 + n + 1
+    head = _ONE_PIECE.pack(16 + size, 1, 0, size) + b"\x80\x05\x8e" + struct.pack("<Q", n)
+    if n < _COALESCE:
+        return [memoryview(head + value + b".")]
     return [memoryview(head), memoryview(value), memoryview(b".")]
 
 
@@ -69,23 +76,23 @@ def build_frame(header: tuple, blobs: Sequence[Sequence[Piece]] = (), whole: Seq
     """
     head = pickle.dumps(header, protocol=5)
     if whole:
-        views = [[memoryview(b)] for b in whole]
-        lengths = [len(head)] + [len(b) for b in whole]
+        lengths = [len(head)]
+        lengths += map(len, whole)
+        parts: Sequence[Piece] = whole
     else:
-        views = [[memoryview(p) for p in blob] for blob in blobs]
-        lengths = [len(head)] + [sum(v.nbytes for v in blob) for blob in views]
+        parts = [p for blob in blobs for p in blob]
+        lengths = [len(head)] + [sum(memoryview(p).nbytes for p in blob) for blob in blobs]
     count = len(lengths)
     body = 8 + 8 * count + sum(lengths)
     out: list[memoryview] = []
     run: list = [_COUNT.pack(body, count, 0), struct.pack(f"<{count}Q", *lengths), head]
-    for blob in views:
-        for v in blob:
-            if v.nbytes < _COALESCE:
-                run.append(v)
-            else:
-                out.append(memoryview(b"".join(run)))
-                out.append(v)
-                run = []
+    for p in parts:
+        if len(p) < _COALESCE if isinstance(p, bytes) else memoryview(p).nbytes < _COALESCE:
+            run.append(p)
+        else:
+            out.append(memoryview(b"".join(run)))
+            out.append(memoryview(p))
+            run = []
     if run:
         out.append(memoryview(b"".join(run)))
     return out
