@@ -139,7 +139,23 @@ try:
 except DDictError as exc:
     print("NO-ROLLBACK", "no earlier checkpoint" in str(exc))
 
+# placement by policy: managers bound to CPU 0 of this host
+from mpigroup import Policy
+with DDict(managers_per_node=2, policy=Policy(host_name=socket.gethostname(), cpu_affinity=[0]),
+           total_mem=1 << 20) as pd:
+    pd["p"] = 1
+    print("POLICY", pd.managers, [s["host"] == socket.gethostname() for s in pd.stats],
+          [os.sched_getaffinity(s["pid"]) == {0} for s in pd.stats])
+
 # bad input
+try:
+    DDict(n_nodes=1, policy=Policy(host_name=socket.gethostname()))
+except ValueError as exc:
+    print("BAD-ARG", exc)
+try:
+    DDict(policy="node1")
+except TypeError as exc:
+    print("BAD-POLICY", exc)
 for bad in (dict(managers_per_node=0), dict(total_mem=-1), dict(timeout=0), dict(n_nodes=99)):
     try:
         DDict(**bad)
@@ -175,7 +191,8 @@ def test_ddict_api_end_to_end(tmp_path):
                  "BAD-MANAGER", "NO-ROLLBACK True", "BAD-KEY", "BAD-VALUE True",
                  "STATS [(0, True, True), (1, True, True)]", "DONE"):
         assert line in out, (line, out, res.stderr)
-    assert out.count("BAD-ARG") == 4, out
+    assert out.count("BAD-ARG") == 5, out
+    assert "POLICY 2 [True, True] [True, True]" in out and "BAD-POLICY" in out, out
     assert out.count("USE-AFTER-DESTROY True") == 2, out
     assert wait_no_processes("ddict-api") == []
 
