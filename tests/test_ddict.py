@@ -347,6 +347,24 @@ except DDictTimeoutError as exc:
 os.kill(pids[0], signal.SIGCONT)
 assert d[keys[0]] == 1                       # and it recovers
 
+# a client that dies before reading a reply larger than its reply ring
+import numpy as np
+from mpigroup import Process
+from mpigroup.ddict import ops
+from mpigroup.ddict.keys import encode_key
+d.put_many({keys[0]: np.zeros(6 << 20, np.uint8)}, timeout=60)  # the reply ring is 4 MiB
+
+def ask_and_die(h, key):
+    h._send(h.which_manager(key), ops.GET, ([encode_key(key)],))
+    os._exit(0)
+
+p = Process(ask_and_die, args=(d, keys[0]))
+p.start(); p.join(30)
+t = time.monotonic()
+assert d.get_many([keys[0]], timeout=30)[0].nbytes == 6 << 20
+print("DEAD-READER", round(time.monotonic() - t, 1) < 10)
+d[keys[0]] = 1
+
 os.kill(pids[1], signal.SIGKILL)           # a manager that dies
 t = time.monotonic()
 try:
@@ -366,7 +384,7 @@ print("DESTROYED")
 def test_timeouts_and_a_dead_manager_are_reported_never_a_hang(tmp_path):
     res = run_mpigroup(write_script(tmp_path, FAILURES), timeout=180, tag="ddict-fail")
     assert res.returncode == 0, res.stdout + res.stderr
-    for line in ("TIMEOUT True", "DEAD True True True", "DEAD-LEN", "DESTROYED"):
+    for line in ("TIMEOUT True", "DEAD-READER True", "DEAD True True True", "DEAD-LEN", "DESTROYED"):
         assert line in res.stdout, (line, res.stdout, res.stderr)
     assert wait_no_processes("ddict-fail") == []
 

@@ -41,6 +41,7 @@ def _reply_channel() -> Channel:
     chan = getattr(_local, "channel", None)
     if chan is None:
         chan = _local.channel = Channel(REPLY_BYTES)
+        _local.address = chan.address
         _local.ids = itertools.count(1)
     return chan
 
@@ -207,7 +208,7 @@ class DDict(MutableMapping):
             raise DDictError(f"DDict {self._name!r} was destroyed")
         chan = _reply_channel()
         reqid = next(_local.ids)
-        frame = build_frame((op, reqid, chan.address) + args, blobs)
+        frame = build_frame((op, reqid, _local.address) + args, blobs)
         try:
             self._channels[m].send(frame, deadline, self._watch([m]))
         except TimeoutError:

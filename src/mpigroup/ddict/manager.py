@@ -18,11 +18,12 @@ from typing import Any, Optional
 from . import ops as O
 from .keys import shard_of
 from .store import NoCheckpoint, ShardFull, ShardStore, read_entries
+from ..runtime.protocol import pid_alive
 from .transport import Channel, build_frame, decode_value, encode_value, split_frame
 
 _SMALL = 4096  # blobs below this are copied out of the request; larger ones are kept as views
 _REPLY_CACHE = 256  # reply channels kept attached (one per client thread)
-_REPLY_PATIENCE = 30.0  # seconds a reply may wait on a full reply ring before it is dropped
+_REPLY_PATIENCE = 30.0  # seconds a reply may wait on a full reply ring (reader on another node) before it is dropped
 
 
 class _Whole(list):
@@ -42,6 +43,7 @@ class Manager:
         self.replies: OrderedDict[tuple, Channel] = OrderedDict()
         self.waiters: dict[bytes, list[tuple[int, tuple, Optional[float]]]] = {}
         self.startup_error: Optional[tuple] = None
+        self.host = socket.gethostname()
         self.running = True
         try:
             if restore:
@@ -191,10 +193,17 @@ class Manager:
         else:
             frame = build_frame((reqid, status, payload), blobs)
         limit = time.monotonic() + _REPLY_PATIENCE
+        host, pid = reply[4], reply[5]
+        check = {"next": time.monotonic() + 0.5}
 
-        def stalled() -> None:
-            if time.monotonic() > limit:
+        def stalled() -> None:  # the reply ring is full: is its reader still there?
+            now = time.monotonic()
+            if now > limit:
                 raise _Stuck()
+            if now > check["next"]:
+                check["next"] = now + 0.5
+                if host == self.host and not pid_alive(pid):
+                    raise _Stuck()
 
         try:
             chan.send(frame, limit, stalled)

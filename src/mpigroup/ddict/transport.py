@@ -11,7 +11,9 @@ view of the received buffer. On one node the rings are shared memory
 """
 from __future__ import annotations
 
+import os
 import pickle
+import socket
 import struct
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -124,8 +126,9 @@ class Channel(_Ring):
 
     @property
     def address(self) -> tuple:
-        """What a manager needs to reply here: picklable, a few ints."""
-        return (self._offset, self._generation) + self._params()
+        """What a manager needs to reply here (picklable, a few ints), and whose it is:
+        (offset, generation, capacity, maxsize, host, pid)."""
+        return (self._offset, self._generation) + self._params() + (socket.gethostname(), os.getpid())
 
     def exists(self) -> bool:
         """False once the channel was destroyed (by any process): one atomic read."""
@@ -139,8 +142,8 @@ class Channel(_Ring):
     def at(cls, address: tuple) -> "Channel":
         from ..sync.rma import _rebuild
 
-        offset, generation, *params = address
-        return _rebuild(cls, offset, generation, tuple(params))
+        offset, generation, capacity, maxsize = address[:4]
+        return _rebuild(cls, offset, generation, (capacity, maxsize))
 
     def send(self, pieces: list[memoryview], deadline: Optional[float], stalled: Stalled = None) -> None:
         """Write one frame; TimeoutError if it could not start by ``deadline``.
