@@ -31,6 +31,9 @@ assert np.array_equal(back, arr) and back.dtype == arr.dtype
 assert sorted(map(str, d.keys())) == sorted(map(str, list(d)))
 assert len(d.values()) == len(d.items()) == len(d) == 4
 d.update({"u1": 1, "u2": 2}, u3=3)
+d.update([(["unhashable", "key"], 1)])
+assert d[["unhashable", "key"]] == 1
+del d[["unhashable", "key"]]
 assert d.pop("u1") == 1 and d.pop("u1", "gone") == "gone"
 assert d.setdefault("sd", [1]) == [1] and d.setdefault("sd", [2]) == [1]
 del d["sd"]

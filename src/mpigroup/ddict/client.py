@@ -338,9 +338,9 @@ class DDict(MutableMapping):
 
     def update(self, other: Any = (), /, **kwds: Any) -> None:  # type: ignore[override]
         """As ``dict.update``, sent as one batch per manager."""
-        items = dict(other.items() if isinstance(other, Mapping) else other)
-        items.update(kwds)
-        self.put_many(items)
+        pairs = list(other.items() if isinstance(other, Mapping) else other)  # keys need not be hashable
+        pairs.extend(kwds.items())
+        self.put_many(pairs)
 
     # -------------------------------------------------------------- batch
     def put_many(self, mapping: Mapping[Any, Any] | Iterable[tuple[Any, Any]], timeout: Any = _MISSING) -> None:
