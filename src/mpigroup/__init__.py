@@ -44,6 +44,7 @@ _EXPORTS = {
     "PoolTerminated": "mpigroup.pool",
     "WorkerLostError": "mpigroup.pool",
     "current_allocation": "mpigroup.system",
+    "Telemetry": "mpigroup.telemetry",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -81,3 +82,4 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .sync import (Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, LockOwnerDied,
                        ObjectGone, Queue, RLock, Semaphore, SimpleQueue)
     from .system import Node, System, cpu_count, current_allocation
+    from .telemetry import Telemetry
