@@ -1,4 +1,4 @@
-"""The ``mpigroup`` console command: ``run``, ``info``, ``env`` and ``--version``.
+"""The ``mpigroup`` console command: ``run``, ``info``, ``env``, ``top``, ``telemetry`` and ``--version``.
 
 ``mpigroup run script.py`` sizes ``mpiexec`` from the batch allocation, adds
 the Open MPI defaults the user has not set, and starts ``python -m mpigroup``
@@ -40,7 +40,7 @@ def _build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         prog="mpigroup", description="Run Python programs on the mpigroup MPI runtime."
     )
     parser.add_argument("--version", action="version", version=f"mpigroup {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,info,env}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,info,env,top,telemetry}")
     run = sub.add_parser(
         "run",
         help="run a script under mpiexec with one initial rank per node",
@@ -62,6 +62,9 @@ def _build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     sub.add_parser("info", help="show the runtime's view: nodes, CPUs, GPUs, MPI library, thread level")
     sub.add_parser("env", help="print `export` lines for the MPI defaults you have not set "
                    "(use: eval \"$(mpigroup env)\" before a plain mpiexec)")
+    from .telemetry_cmd import add_parsers
+
+    add_parsers(sub)
     return parser, run
 
 
@@ -205,8 +208,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _cmd_info()
         if ns.command == "env":
             return _cmd_env()
+        if ns.command in ("top", "telemetry"):
+            from . import telemetry_cmd
+
+            if ns.command == "top":
+                return telemetry_cmd.cmd_top(ns)
+            return telemetry_cmd.cmd_telemetry(ns, parser)
         parser.print_usage(sys.stderr)
-        print("mpigroup: error: give a command: run, info or env", file=sys.stderr)
+        print("mpigroup: error: give a command: run, info, env, top or telemetry", file=sys.stderr)
         return 2
     except SystemExit as exc:  # argparse: --help/--version exit 0, errors exit 2
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
