@@ -246,10 +246,35 @@ def ensure_started() -> Optional[TelemetryService]:
     return _service if _service is not None else start()
 
 
-def stop(urgent: bool = False) -> None:
-    """Head shutdown: stop the service if it runs (safe to call twice)."""
+def stop(urgent: bool = False, timeout: float = 30.0) -> bool:
+    """Head shutdown: stop the service if it runs (safe to call twice); False if it did not finish.
+
+    The stop runs on a helper thread, bounded by ``timeout``: setting the monitors' stop Event
+    needs the shared-object lock, which a stuck universe step (a newcomer that died before it
+    connected, docs/architecture.md "Known gaps") holds for good. The head's shutdown then goes
+    on; the monitors are terminated with every other process, and the samples already written
+    stay in the store.
+    """
     global _service
     with _lock:
         service, _service = _service, None
-    if service is not None:
-        service.stop(urgent=urgent)
+    if service is None:
+        return True
+    failure: list = []
+
+    def run() -> None:
+        try:
+            service.stop(urgent=urgent)
+        except BaseException as exc:  # reported by the caller's thread
+            failure.append(exc)
+
+    helper = threading.Thread(target=run, name="mpigroup-telemetry-stop", daemon=True)
+    helper.start()
+    helper.join(timeout)
+    if helper.is_alive():
+        print(f"mpigroup telemetry: could not stop within {timeout:.0f} s (a shared-object step is stuck); "
+              f"the store in {service.run_dir} keeps what was written so far", file=sys.stderr, flush=True)
+        return False
+    if failure:
+        raise failure[0]
+    return True

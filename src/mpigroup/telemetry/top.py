@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -52,13 +53,13 @@ class Bars:
         self.file = file
         self.bars: dict = {}
 
-    def _bar(self, key: tuple, desc: str, total: float, fmt: str):
+    def _bar(self, key: tuple, desc: str, total: float):
         from tqdm import tqdm
 
         bar = self.bars.get(key)
         if bar is None:
             bar = tqdm(total=total, desc=desc, position=len(self.bars), file=self.file, leave=True,
-                       bar_format="{desc}: {percentage:3.0f}%|{bar:30}| " + fmt, dynamic_ncols=False, ncols=90)
+                       bar_format="{desc} |{bar:30}|", dynamic_ncols=False, ncols=100)
             self.bars[key] = bar
         return bar
 
@@ -67,14 +68,14 @@ class Bars:
             entry = frame[node]
             if entry["load"] is not None:
                 total = entry["cpus"] or 1.0
-                bar = self._bar((node, "load"), f"{node} cpu load average 1 min", total, "{n:.2f}/{total:.0f} CPUs")
+                bar = self._bar((node, "load"), f"{node} cpu load average 1 min", total)
                 bar.total = total
-                bar.n = min(entry["load"], total)
-                bar.refresh()
+                bar.n = min(entry["load"], total)  # the bar saturates; the text gives the real load
+                bar.set_description_str(f"{node} cpu load average 1 min: {entry['load']:6.2f} on {total:.0f} CPUs")
             for device in sorted(entry["gpus"], key=lambda d: (len(d), d)):
-                bar = self._bar((node, "gpu", device), f"{node} device # {device} utilization", 100.0, "{n:.0f}%")
+                bar = self._bar((node, "gpu", device), f"{node} device # {device} utilization", 100.0)
                 bar.n = entry["gpus"][device]
-                bar.refresh()
+                bar.set_description_str(f"{node} device # {device} utilization: {entry['gpus'][device]:5.1f}%")
 
     def close(self) -> None:
         for bar in self.bars.values():
@@ -82,14 +83,25 @@ class Bars:
 
 
 def run_top(url: str, interval: float = 1.0, once: bool = False, wait: float = 10.0,
-            file: Optional[IO[str]] = None, duration: Optional[float] = None) -> int:
-    """Draw bars until Ctrl-C (or one frame with ``once``); returns an exit status."""
+            file: Optional[IO[str]] = None, duration: Optional[float] = None,
+            stop: Optional[threading.Event] = None) -> int:
+    """Draw bars until Ctrl-C (or one frame with ``once``); returns an exit status.
+
+    With ``stop`` (``mpigroup run --bars``) the endpoint may not be up yet: connection errors are
+    retried until ``stop`` is set.
+    """
     out = file or sys.stdout
     bars = Bars(out)
     started = time.monotonic()
     try:
-        while True:
-            frame = node_frame(fetch_last(url))
+        while stop is None or not stop.is_set():
+            try:
+                frame = node_frame(fetch_last(url))
+            except ConnectionError:
+                if stop is None:
+                    raise
+                stop.wait(interval)
+                continue
             if frame:
                 bars.update(frame)
                 if once:
@@ -100,7 +112,11 @@ def run_top(url: str, interval: float = 1.0, once: bool = False, wait: float = 1
                 return 1
             if duration is not None and time.monotonic() - started > duration:
                 return 0
-            time.sleep(interval)
+            if stop is not None:
+                stop.wait(interval)
+            else:
+                time.sleep(interval)
+        return 0
     except KeyboardInterrupt:
         return 0
     finally:
