@@ -54,7 +54,7 @@ def _resolve_sink() -> Any:
     encoded = os.environ.get(QUEUE_ENV)
     if not encoded:
         raise RuntimeError(f"telemetry level {active_level()} is set in this process, but the run's head "
-                           "started no telemetry service (set MPIGROUP_TELEMETRY_LEVEL or "
+                           "started no telemetry service before this process was spawned (set MPIGROUP_TELEMETRY_LEVEL or "
                            "`mpigroup run --telemetry-level N` for the whole run, not inside a worker)")
     _sink = decode_handle(encoded).put
     return _sink
