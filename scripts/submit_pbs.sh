@@ -23,3 +23,10 @@ mpigroup run --dry-run examples/1_process_group.py
 mpigroup run --label-output examples/1_process_group.py
 NNODES=$(sort -u "$PBS_NODEFILE" | wc -l)
 mpigroup run examples/2_mpi_process_group.py --nranks "$((NNODES * 4))"
+
+# Telemetry (needs the telemetry and examples extras). The head serves
+# Prometheus /metrics and the OpenTSDB API on 127.0.0.1:8000 of the first node
+# (tunnel it: ssh -L 8000:127.0.0.1:8000 <first node>); the samples stay in
+# ./mpigroup-telemetry/<run>/ afterwards: mpigroup telemetry plot latest -o run.png
+mpigroup run --telemetry-level 3 examples/telemetry_full.py --epochs 2
+mpigroup run --telemetry-level 3 examples/llm_inference/llm_inference.py

@@ -32,3 +32,10 @@ mpigroup run examples/2_mpi_process_group.py --nranks "$((SLURM_JOB_NUM_NODES * 
 
 # Affinity from a YAML layout, e.g. 4 GPUs per node:
 #   mpigroup run my_gpu_job.py   # with Policy.from_yaml("configs/polaris_4gpu.yaml") inside
+
+# Telemetry (needs the telemetry and examples extras). The head serves
+# Prometheus /metrics and the OpenTSDB API on 127.0.0.1:8000 of the first node
+# (tunnel it: ssh -L 8000:127.0.0.1:8000 <first node>); the samples stay in
+# ./mpigroup-telemetry/<run>/ afterwards: mpigroup telemetry plot latest -o run.png
+mpigroup run --telemetry-level 3 examples/telemetry_full.py --epochs 2
+mpigroup run --telemetry-level 3 examples/llm_inference/llm_inference.py

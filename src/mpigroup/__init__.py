@@ -50,6 +50,7 @@ _EXPORTS = {
     "DDictKeyError": "mpigroup.errors",
     "DDictManagerError": "mpigroup.errors",
     "DDictTimeoutError": "mpigroup.errors",
+    "Telemetry": "mpigroup.telemetry",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -89,3 +90,4 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .sync import (Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, LockOwnerDied,
                        ObjectGone, Queue, RLock, Semaphore, SimpleQueue)
     from .system import Node, System, cpu_count, current_allocation
+    from .telemetry import Telemetry

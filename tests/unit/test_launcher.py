@@ -276,3 +276,22 @@ def test_cli_runs_child_and_returns_exit_code(monkeypatch, tmp_path):
     fake.chmod(0o755)
     monkeypatch.setenv("MPIGROUP_MPIEXEC", str(fake))
     assert main(["run", "-c", "pass"]) == 7
+
+
+def test_cli_bars_and_interval(monkeypatch, capsys, script):
+    monkeypatch.delenv("MPIGROUP_TELEMETRY_LEVEL", raising=False)
+    monkeypatch.delenv("MPIGROUP_TELEMETRY_PORT", raising=False)
+    for var in ("SLURM_JOB_ID", "PBS_NODEFILE"):
+        monkeypatch.delenv(var, raising=False)
+    rc = main(["run", "--dry-run", "--bars", "--telemetry-interval", "0.5", script])
+    words = shlex.split(capsys.readouterr().out)
+    assert rc == 0
+    assert "MPIGROUP_TELEMETRY_LEVEL=2" in words and "MPIGROUP_TELEMETRY_PORT=8000" in words
+    assert "MPIGROUP_TELEMETRY_INTERVAL=0.5" in words
+    rc = main(["run", "--dry-run", "--bars", "--telemetry-level", "3", "--telemetry-port", "9100", script])
+    words = shlex.split(capsys.readouterr().out)
+    assert rc == 0 and "MPIGROUP_TELEMETRY_LEVEL=3" in words and "MPIGROUP_TELEMETRY_PORT=9100" in words
+    assert main(["run", "--dry-run", "--bars", "--telemetry-level", "1", script]) == 2
+    assert "needs --telemetry-level 2" in capsys.readouterr().err
+    assert main(["run", "--dry-run", "--bars", "--telemetry-port", "0", script]) == 2
+    assert "fixed --telemetry-port" in capsys.readouterr().err

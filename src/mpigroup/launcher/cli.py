@@ -1,4 +1,4 @@
-"""The ``mpigroup`` console command: ``run``, ``info``, ``env`` and ``--version``.
+"""The ``mpigroup`` console command: ``run``, ``info``, ``env``, ``top``, ``telemetry`` and ``--version``.
 
 ``mpigroup run script.py`` sizes ``mpiexec`` from the batch allocation, adds
 the Open MPI defaults the user has not set, and starts ``python -m mpigroup``
@@ -16,8 +16,8 @@ from typing import Optional, Sequence
 __all__ = ["main"]
 
 # run options that take a value; the rest of run's options are flags.
-_VALUE_OPTS = ("--telemetry-level", "--telemetry-port", "--mpiexec-arg")
-_FLAG_OPTS = ("--dry-run", "--label-output", "-h", "--help")
+_VALUE_OPTS = ("--telemetry-level", "--telemetry-port", "--telemetry-interval", "--mpiexec-arg")
+_FLAG_OPTS = ("--dry-run", "--label-output", "--bars", "-h", "--help")
 
 
 class _UsageError(Exception):
@@ -40,7 +40,7 @@ def _build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         prog="mpigroup", description="Run Python programs on the mpigroup MPI runtime."
     )
     parser.add_argument("--version", action="version", version=f"mpigroup {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,info,env}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,info,env,top,telemetry}")
     run = sub.add_parser(
         "run",
         help="run a script under mpiexec with one initial rank per node",
@@ -52,7 +52,12 @@ def _build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     run.add_argument("--telemetry-level", type=int, metavar="N",
                      help="set MPIGROUP_TELEMETRY_LEVEL")
     run.add_argument("--telemetry-port", type=int, metavar="P",
-                     help="set MPIGROUP_TELEMETRY_PORT")
+                     help="set MPIGROUP_TELEMETRY_PORT (default 8000; 0: any free port)")
+    run.add_argument("--telemetry-interval", type=float, metavar="S",
+                     help="set MPIGROUP_TELEMETRY_INTERVAL: seconds between node samples (default 1)")
+    run.add_argument("--bars", action="store_true",
+                     help="show live tqdm bars per node on stderr while the run goes (as `mpigroup top`); "
+                     "needs telemetry level 2 or more (the default with --bars) and a fixed port")
     run.add_argument("--label-output", action="store_true",
                      help="prefix worker output with its origin")
     run.add_argument("--mpiexec-arg", action="append", default=[], metavar="ARG",
@@ -62,6 +67,9 @@ def _build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     sub.add_parser("info", help="show the runtime's view: nodes, CPUs, GPUs, MPI library, thread level")
     sub.add_parser("env", help="print `export` lines for the MPI defaults you have not set "
                    "(use: eval \"$(mpigroup env)\" before a plain mpiexec)")
+    from .telemetry_cmd import add_parsers
+
+    add_parsers(sub)
     return parser, run
 
 
@@ -107,9 +115,45 @@ def _check_target(target: list[str]) -> None:
         raise _UsageError(f"script not found: {target[0]!r}")
 
 
-def _run_child(argv: list[str], env: dict[str, str]) -> int:
+def _bars_options(ns: argparse.Namespace) -> tuple[int, int]:
+    """(level, port) for ``--bars``: level 2 unless given; the port must be known in advance."""
+    from ..telemetry import config
+
+    try:
+        level = ns.telemetry_level if ns.telemetry_level is not None else max(2, config.level())
+        port = ns.telemetry_port if ns.telemetry_port is not None else config.port()
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    if level < 2:
+        raise _UsageError(f"--bars shows host metrics: it needs --telemetry-level 2 or more, not {level}")
+    if port == 0:
+        raise _UsageError("--bars needs a fixed --telemetry-port, not 0")
+    return level, port
+
+
+def _start_bars(port: int):
+    """Draw `mpigroup top` bars on stderr from a thread until the returned event is set."""
+    import threading
+
+    from ..telemetry.top import run_top
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        try:
+            run_top(f"http://127.0.0.1:{port}", file=sys.stderr, stop=stop)
+        except Exception as exc:  # bars are a view: never fail the run for them
+            print(f"mpigroup run: --bars stopped: {exc}", file=sys.stderr)
+
+    thread = threading.Thread(target=loop, name="mpigroup-bars", daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def _run_child(argv: list[str], env: dict[str, str], bars_port: Optional[int] = None) -> int:
     """Run ``argv`` in its own process group, forwarding SIGINT/SIGTERM to it."""
     proc = subprocess.Popen(argv, env=env, start_new_session=True)
+    bars = _start_bars(bars_port) if bars_port is not None else None
 
     interrupted: list[int] = []
 
@@ -131,6 +175,9 @@ def _run_child(argv: list[str], env: dict[str, str]) -> int:
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+        if bars is not None:
+            bars[0].set()
+            bars[1].join(timeout=5)
     if rc < 0:
         return 128 - rc  # killed by signal N -> 128+N, like a shell
     if interrupted and rc != 0:
@@ -146,6 +193,10 @@ def _cmd_run(run_parser: argparse.ArgumentParser, args: Sequence[str]) -> int:
     opt_tokens, target = _split_run_args(args)
     ns = run_parser.parse_args(opt_tokens)  # exits 2 on bad values, 0 on --help
     _check_target(target)
+    bars_port = None
+    if ns.bars:
+        ns.telemetry_level, bars_port = _bars_options(ns)
+        ns.telemetry_port = bars_port
     try:
         allocation = detect_allocation(os.environ)
     except ValueError as exc:
@@ -161,13 +212,14 @@ def _cmd_run(run_parser: argparse.ArgumentParser, args: Sequence[str]) -> int:
         mpiexec=mpiexec,
         telemetry_level=ns.telemetry_level,
         telemetry_port=ns.telemetry_port,
+        telemetry_interval=ns.telemetry_interval,
         label_output=ns.label_output,
         extra_mpiexec_args=ns.mpiexec_arg,
     )
     if ns.dry_run:
         print(format_command(argv, additions))
         return 0
-    return _run_child(argv, {**os.environ, **additions})
+    return _run_child(argv, {**os.environ, **additions}, bars_port)
 
 
 def _cmd_info() -> int:
@@ -205,8 +257,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _cmd_info()
         if ns.command == "env":
             return _cmd_env()
+        if ns.command in ("top", "telemetry"):
+            from . import telemetry_cmd
+
+            if ns.command == "top":
+                return telemetry_cmd.cmd_top(ns)
+            return telemetry_cmd.cmd_telemetry(ns, parser)
         parser.print_usage(sys.stderr)
-        print("mpigroup: error: give a command: run, info or env", file=sys.stderr)
+        print("mpigroup: error: give a command: run, info, env, top or telemetry", file=sys.stderr)
         return 2
     except SystemExit as exc:  # argparse: --help/--version exit 0, errors exit 2
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)

@@ -25,6 +25,7 @@ def build_run_command(
     python: str = sys.executable,
     telemetry_level: Optional[int] = None,
     telemetry_port: Optional[int] = None,
+    telemetry_interval: Optional[float] = None,
     label_output: bool = False,
     extra_mpiexec_args: Sequence[str] = (),
     base_env: Optional[Mapping[str, str]] = None,
@@ -61,6 +62,8 @@ def build_run_command(
         additions["MPIGROUP_TELEMETRY_LEVEL"] = str(telemetry_level)
     if telemetry_port is not None:
         additions["MPIGROUP_TELEMETRY_PORT"] = str(telemetry_port)
+    if telemetry_interval is not None:
+        additions["MPIGROUP_TELEMETRY_INTERVAL"] = str(telemetry_interval)
     if label_output:
         additions["MPIGROUP_LABEL_OUTPUT"] = "1"
     return argv, additions

@@ -76,6 +76,22 @@ def run_program(kind: str, what: str, prog_argv: list[str]) -> None:
         exec(compile(what, "<string>", "exec"), {"__name__": "__main__"})
 
 
+def _start_telemetry() -> None:
+    """Start the head's telemetry service when MPIGROUP_TELEMETRY_LEVEL > 0 (imported only then)."""
+    if not os.environ.get("MPIGROUP_TELEMETRY_LEVEL", "").strip():
+        return
+    from ..telemetry import config
+
+    try:
+        if config.level() == 0:
+            return
+        from ..telemetry import service
+
+        service.start()
+    except (ValueError, OSError, ImportError) as exc:
+        raise SystemExit(f"mpigroup: telemetry: {exc}") from None
+
+
 class _Terminated(BaseException):
     """SIGTERM (mpiexec passes Ctrl-C on as SIGTERM) turned into an orderly exit."""
 
@@ -108,6 +124,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     code = 0
     patience, urgent = 3.0, False
     try:
+        _start_telemetry()
         run_program(kind, what, prog_argv)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -248,6 +248,17 @@ def remove_run_dir(path: str, attempts: int = 10, delay: float = 0.05) -> None:
         time.sleep(delay)
 
 
+def _stop_telemetry(urgent: bool) -> None:
+    """First step of head shutdown: node monitors end, the last samples reach the store."""
+    telemetry = sys.modules.get("mpigroup.telemetry.service")
+    if telemetry is None:
+        return
+    try:
+        telemetry.stop(urgent=urgent)
+    except Exception as exc:  # never block the rest of the shutdown
+        print(f"mpigroup: telemetry shutdown failed: {exc}", file=sys.stderr)
+
+
 def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
     """Stop every live process of the run, stop the agents, remove the run dir.
 
@@ -260,6 +271,7 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
         return
     head = ctx.head
     ctx.head = None
+    _stop_telemetry(urgent)
     if urgent:
         head.closing = True
         import signal as _signal

@@ -1,0 +1,280 @@
+"""The head's telemetry service: queue, node monitors, aggregator, store and endpoint.
+
+Started on the head at boot when ``MPIGROUP_TELEMETRY_LEVEL`` > 0 (or on the
+first ``Telemetry()`` of an embedded head), stopped first thing at head
+shutdown:
+
+* an mpigroup ``Queue`` carries samples from every process to the head; its
+  pickled handle is exported as ``MPIGROUP_TELEMETRY_QUEUE``, which every
+  spawned rank inherits, so ``Telemetry().add_data`` works anywhere;
+* at level >= 2, one monitor process per node (a ProcessGroup over
+  ``System().hostname_policies()``) samples every ``MPIGROUP_TELEMETRY_INTERVAL``
+  seconds;
+* an aggregator thread drains the queue a few times a second into the run's
+  SQLite store (one database per node) and keeps the newest value per series
+  for ``/metrics``;
+* one HTTP server serves ``/metrics`` and the OpenTSDB API.
+"""
+from __future__ import annotations
+
+import base64
+import collections
+import os
+import pickle
+import queue as _stdqueue
+import socket
+import sys
+import threading
+import time
+from typing import Any, Optional
+
+from . import config
+from .store import RunStore, new_run_dir
+
+__all__ = ["TelemetryService", "current", "start", "ensure_started", "stop", "QUEUE_ENV"]
+
+QUEUE_ENV = "MPIGROUP_TELEMETRY_QUEUE"
+DRAIN_PERIOD = 0.25  # seconds between two drains of the queue when it was empty
+
+
+def encode_handle(obj: Any) -> str:
+    return base64.b64encode(pickle.dumps(obj)).decode()
+
+
+def decode_handle(text: str) -> Any:
+    return pickle.loads(base64.b64decode(text))
+
+
+class TelemetryService:
+    """Everything telemetry runs on the head for one run."""
+
+    def __init__(self, level: int, *, port: int, address: str, interval: float, base: str) -> None:
+        self.level = level
+        self.interval = interval
+        self.node = socket.gethostname()
+        self._latest: dict[tuple, tuple[float, float]] = {}
+        self._local: collections.deque = collections.deque()  # the head's own add_data samples
+        self._halt = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._monitors: Any = None
+        self._monitors_checked = 0.0
+        self._monitors_warned = False
+        self.stored = 0
+        from ..sync import Event, Queue
+
+        self.queue = Queue()
+        self.stop_monitors_event = Event()
+        from .exporter import start_server
+
+        self.server, self._server_thread = start_server(self, address, port)  # first: a busy port leaves nothing
+        try:
+            self.run_dir = new_run_dir(base)
+            self.store = RunStore(self.run_dir, readonly=False)
+        except BaseException:
+            self.server.server_close()
+            raise
+        host, bound = self.server.server_address[:2]
+        self.url = f"http://{host}:{bound}"
+        self.port = bound
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        os.environ[QUEUE_ENV] = encode_handle(self.queue)  # spawned ranks inherit MPIGROUP_* variables
+        os.environ["MPIGROUP_TELEMETRY_LEVEL"] = str(self.level)
+        self.store.write_meta(level=self.level, start=time.time(), end=None, url=self.url,
+                              head=self.node, interval=self.interval, pid=os.getpid())
+        self._thread = threading.Thread(target=self._aggregate, name="mpigroup-telemetry", daemon=True)
+        self._thread.start()
+        if self.level >= 2:
+            self._start_monitors()
+
+    def _start_monitors(self) -> None:
+        from ..group import ProcessGroup, ProcessTemplate
+        from ..system import System
+        from .monitor import run_monitor
+
+        group = ProcessGroup(name="telemetry", ignore_error_on_exit=True)
+        for policy in System().hostname_policies():
+            group.add_process(1, ProcessTemplate(run_monitor, args=(self.queue, self.stop_monitors_event,
+                                                                   self.level, self.interval, policy.host_name),
+                                                 policy=policy))
+        group.start()
+        self._monitors = group
+
+    def stop_monitors(self, timeout: float = 10.0) -> None:
+        """Ask the node monitors to stop and wait for them (killed after ``timeout``)."""
+        group, self._monitors = self._monitors, None
+        if group is None:
+            return
+        self.stop_monitors_event.set()
+        try:
+            group.join(timeout=timeout + self.interval)
+        except TimeoutError:
+            group.stop(patience=2.0)
+        finally:
+            try:
+                group.close()
+            except Exception:
+                pass
+
+    def stop(self, urgent: bool = False) -> None:
+        """Stop monitors, drain what is left into the store, close the store and the endpoint."""
+        if not urgent:
+            self.stop_monitors()
+        self._halt.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10.0)
+        if not urgent:
+            self._drain_all()
+        self.server.shutdown()
+        self.server.server_close()
+        try:
+            self.store.write_meta(end=time.time(), samples=self.stored, nodes=self.store.nodes())
+        finally:
+            self.store.close()
+        os.environ.pop(QUEUE_ENV, None)
+
+    # ------------------------------------------------------------ samples
+    def local_put(self, sample: tuple) -> None:
+        """The head's own ``add_data``: no queue hop (collections.deque is thread-safe)."""
+        self._local.append(sample)
+
+    def latest(self) -> dict:
+        return dict(self._latest)
+
+    def ingest(self, samples: list) -> None:
+        if not samples:
+            return
+        self.stored += self.store.write(samples)
+        latest = self._latest
+        for ts, node, metric, value, tags in samples:
+            key = (metric, tuple(sorted({**tags, "node": node}.items())))
+            old = latest.get(key)
+            if old is None or ts >= old[0]:
+                latest[key] = (ts, value)
+
+    def _take(self, limit: int = 10000) -> list:
+        batch: list = []
+        while self._local and len(batch) < limit:
+            batch.append(self._local.popleft())
+        while len(batch) < limit:
+            try:
+                item = self.queue.get_nowait()
+            except _stdqueue.Empty:
+                break
+            if isinstance(item, list):
+                batch.extend(item)
+            else:
+                batch.append(item)
+        return batch
+
+    def _drain_all(self) -> None:
+        while True:
+            batch = self._take()
+            if not batch:
+                return
+            self.ingest(batch)
+
+    def _aggregate(self) -> None:
+        while not self._halt.is_set():
+            try:
+                batch = self._take()
+                self.ingest(batch)
+                self._check_monitors()
+            except Exception:  # keep serving; report once per kind of failure
+                import traceback
+
+                print("mpigroup telemetry: aggregator error:\n" + traceback.format_exc(), file=sys.stderr,
+                      flush=True)
+                batch = []
+            if not batch:
+                self._halt.wait(DRAIN_PERIOD)
+
+    def _check_monitors(self) -> None:
+        """Say once if a node monitor died (its node's host series stop)."""
+        group = self._monitors
+        now = time.monotonic()
+        if group is None or self._monitors_warned or now - self._monitors_checked < 5.0:
+            return
+        self._monitors_checked = now
+        dead = [(puid, code) for puid, code in group.exit_status if code is not None]
+        if dead and not self.stop_monitors_event.is_set():
+            self._monitors_warned = True
+            print(f"mpigroup telemetry: node monitor(s) exited early (puid, exit code): {dead}; "
+                  "their nodes' host metrics stop here", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- process-wide service
+_service: Optional[TelemetryService] = None
+_lock = threading.Lock()
+
+
+def current() -> Optional[TelemetryService]:
+    return _service
+
+
+def start(level: Optional[int] = None) -> Optional[TelemetryService]:
+    """Start the service on the head if telemetry is on (level > 0); returns it, or None when off."""
+    global _service
+    level = config.level() if level is None else level
+    if level <= 0:
+        return None
+    with _lock:
+        if _service is not None:
+            return _service
+        try:
+            import prometheus_client  # noqa: F401
+            if level >= 2:
+                import psutil  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(f"telemetry level {level} needs the 'telemetry' extra "
+                              f"(pip install 'mpigroup[telemetry]'): {exc}") from None
+        service = TelemetryService(level, port=config.port(), address=config.bind_address(),
+                                   interval=config.interval(), base=config.base_dir())
+        try:
+            service.start()
+        except BaseException:
+            service.stop(urgent=True)
+            raise
+        _service = service
+    print(f"mpigroup: telemetry level {level}: {service.url}/metrics, OpenTSDB API {service.url}/api; "
+          f"data in {service.run_dir}", file=sys.stderr, flush=True)
+    return service
+
+
+def ensure_started() -> Optional[TelemetryService]:
+    return _service if _service is not None else start()
+
+
+def stop(urgent: bool = False, timeout: float = 30.0) -> bool:
+    """Head shutdown: stop the service if it runs (safe to call twice); False if it did not finish.
+
+    The stop runs on a helper thread, bounded by ``timeout``: setting the monitors' stop Event
+    needs the shared-object lock, which a stuck universe step (a newcomer that died before it
+    connected, docs/architecture.md "Known gaps") holds for good. The head's shutdown then goes
+    on; the monitors are terminated with every other process, and the samples already written
+    stay in the store.
+    """
+    global _service
+    with _lock:
+        service, _service = _service, None
+    if service is None:
+        return True
+    failure: list = []
+
+    def run() -> None:
+        try:
+            service.stop(urgent=urgent)
+        except BaseException as exc:  # reported by the caller's thread
+            failure.append(exc)
+
+    helper = threading.Thread(target=run, name="mpigroup-telemetry-stop", daemon=True)
+    helper.start()
+    helper.join(timeout)
+    if helper.is_alive():
+        print(f"mpigroup telemetry: could not stop within {timeout:.0f} s (a shared-object step is stuck); "
+              f"the store in {service.run_dir} keeps what was written so far", file=sys.stderr, flush=True)
+        return False
+    if failure:
+        raise failure[0]
+    return True
