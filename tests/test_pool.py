@@ -52,11 +52,11 @@ with Pool(2, initializer=init, initargs=("ready",)) as pool:
     try:
         pool.apply(sq, (threading.Lock(),))
     except TypeError as exc:
-        print("UNPICKLABLE-ARG", "cannot be pickled" in str(exc))
+        print("UNPICKLABLE-ARG", "cannot be pickled" in " ".join(exc.__notes__))
     try:
         pool.apply(threading.Lock().acquire)
     except TypeError as exc:
-        print("UNPICKLABLE-FN", "cannot be pickled" in str(exc))
+        print("UNPICKLABLE-FN", "cannot be pickled" in " ".join(exc.__notes__))
     try:
         pool.apply_async(time.sleep, (5,)).get(timeout=0.2)
     except TimeoutError:

@@ -302,6 +302,10 @@ class _Ring(rma.SharedObject):
         uni = U.current()
         cap = self._capacity
         with uni.lock:
+            w, r = rma.load(uni, self._word(WPOS), 2)
+            if (w & ~1) == r:  # empty (and no consumer inside): one atomic read, no lock taken
+                self._guess[RPOS] = r
+                return self._EMPTY
             r = self._try_lock(uni, RPOS)
             if r is None:
                 return None
@@ -390,7 +394,10 @@ class Queue(_Ring):
     def put(self, obj: Any, block: bool = True, timeout: Optional[float] = None) -> None:
         if self._closed:
             raise ValueError(f"Queue {self!r} is closed")
-        pieces = serialize.dumps(obj)
+        self._put_pieces(serialize.dumps(obj), block, timeout)
+
+    def _put_pieces(self, pieces: list, block: bool = True, timeout: Optional[float] = None) -> None:
+        """``put`` of an already serialized frame (``serialize.dumps``)."""
         size = serialize.frame_size(pieces)
         counted = self._maxsize > 0
         self._count_task()
