@@ -257,6 +257,7 @@ class Pool:
                     except queue.Empty:
                         break
                     self._receive(*frame)
+                    del frame  # results must not outlive their job (multiprocessing's bpo-29861)
                     received += 1
                 if received:
                     busy = True
