@@ -228,3 +228,42 @@ def test_pool_example_runs_with_and_without_gpus():
     assert res.returncode == 0, res.stderr
     gpus = {line.rsplit(" ", 1)[1] for line in res.stdout.splitlines() if "with GPU" in line}
     assert gpus == {"0", "1"}, res.stdout
+
+
+LOST_FRAME = """
+import os
+from mpigroup import Pool, WorkerLostError
+
+def f(x):
+    if x == 137:
+        os._exit(3)
+    return x * x
+
+with Pool(2) as pool:
+    pool.map(f, range(100), chunksize=1)          # short tasks: later frames carry several tasks
+    results = [pool.apply_async(f, (x,)) for x in range(100, 300)]
+    ok, running, lost_after, other = 0, [], [], []
+    for x, r in zip(range(100, 300), results):
+        try:
+            assert r.get(120) == x * x
+            ok += 1
+        except WorkerLostError as exc:
+            (running if "while running" in str(exc) else lost_after if "after running" in str(exc)
+             else other).append(x)
+    print("RUNNING", running)
+    print("LOST-BEFORE-137", all(x < 137 for x in lost_after), "OTHER", other)
+    print("ALL-ACCOUNTED", ok + len(running) + len(lost_after) == 200)
+    print("STILL-WORKS", pool.map(f, range(5)))
+"""
+
+
+def test_pool_worker_lost_mid_frame_fails_what_it_ran_and_reruns_the_rest(tmp_path):
+    """A worker dies in a frame of several tasks: the task it ran fails, tasks it finished before lose their
+    results (WorkerLostError), the tasks it never started run elsewhere and succeed."""
+    res = run_mpigroup(write_script(tmp_path, LOST_FRAME), timeout=300, tag="pool-frame")
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout
+    for line in ("RUNNING [137]", "LOST-BEFORE-137 True OTHER []", "ALL-ACCOUNTED True",
+                 "STILL-WORKS [0, 1, 4, 9, 16]"):
+        assert line in out, (line, out, res.stderr)
+    assert wait_no_processes("pool-frame") == []
