@@ -17,10 +17,12 @@ def test_unmeasured_and_slow_functions_go_one_task_per_frame():
 
 
 def test_short_tasks_are_batched_up_to_the_time_target_and_a_fair_share():
-    planner = BatchPlanner(4, target=2e-3, max_tasks=256)
-    planner.observe(1, 10, 10 * 20e-6)  # 20 us per task -> 100 tasks per 2 ms
+    planner = BatchPlanner(4, target=2e-3, max_tasks=64)
+    planner.observe(1, 10, 10 * 40e-6)  # 40 us per task -> 50 tasks per 2 ms
     out = records(1000)
-    assert len(planner.take(out, 0)) == 100
+    assert len(planner.take(out, 0)) == 50
+    planner.observe(2, 10, 10 * 1e-6)  # 1 us per task -> capped at max_tasks
+    assert len(planner.take(records(1000, key=2), 0)) == 64
     out = records(40)
     assert len(planner.take(out, 0)) == 10  # 40 tasks over 4 workers
     out = records(40)

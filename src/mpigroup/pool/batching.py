@@ -21,7 +21,7 @@ FN_KEY, PAYLOAD = 2, 5
 class BatchPlanner:
     """Sizes frames by each function's measured seconds per task (an exponential average)."""
 
-    def __init__(self, workers: int, *, target: float = 2e-3, max_tasks: int = 256, max_bytes: int = 256 << 10,
+    def __init__(self, workers: int, *, target: float = 2e-3, max_tasks: int = 64, max_bytes: int = 256 << 10,
                  single: bool = False) -> None:
         self.workers = max(1, workers)
         self.target, self.max_tasks, self.max_bytes = target, max_tasks, max_bytes
