@@ -34,6 +34,10 @@ with Pool(2, initializer=init, initargs=("ready",)) as pool:
     assert list(pool.imap(sq, range(20), chunksize=3)) == [x * x for x in range(20)]
     assert sorted(pool.imap_unordered(sq, range(20))) == sorted(x * x for x in range(20))
     assert pool.map(lambda x: x * scale, [1, 2]) == [3, 6]          # lambdas and closures
+    import numpy as np
+    assert pool.apply(np.sum, (np.arange(10),)) == 45                 # numpy arguments, in band
+    big = pool.map(lambda a: a + a, [np.ones(100_000)] * 3, chunksize=1)  # over 64 KiB: out of band
+    assert [float(b.sum()) for b in big] == [200_000.0] * 3
     assert pool.apply(tagged, (1,)) == ("ready", 1)                   # initializer ran
     r = pool.apply_async(sq, (4,), callback=got.append)
     assert r.get(30) == 16 and r.ready() and r.successful()

@@ -25,9 +25,9 @@ def pickle_value(obj: Any, buffer_callback=None) -> bytes:
     import), lambdas and local classes go by value. Raises the pickler's own
     exception when neither can pickle ``obj``.
     """
-    buffers: list = []
+    buffers: list = []  # held back until the stdlib's pickle is known to be the one used
     try:
-        data = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+        data = pickle.dumps(obj, protocol=5, buffer_callback=None if buffer_callback is None else buffers.append)
         if b"__main__" not in data:
             if buffer_callback is not None:
                 for b in buffers:
