@@ -148,6 +148,7 @@ class Pool:
         self._batches: dict[int, list] = {}  # frame id -> its task records, until answered
         self._batch_ids = itertools.count(1)
         self._in_flight = 0  # tasks in self._batches
+        self._max_frames = 2 * self._processes  # unanswered frames: one running and one waiting per worker
         self._deaths: collections.deque = collections.deque()  # (slot, status, slot value), for the pump
         self._planner = BatchPlanner(self._processes, single=maxtasksperchild is not None)
         self._functions: dict[int, tuple] = {}  # id(function) -> (function, key, bytes)
@@ -247,8 +248,8 @@ class Pool:
         try:
             while self._state != TERMINATE:
                 busy = False
-                if self._outbox:
-                    self._send(2 * self._processes)
+                if self._outbox and len(self._batches) < self._max_frames:
+                    self._send()
                     busy = True
                 received = 0
                 while received < 64:
@@ -296,12 +297,12 @@ class Pool:
             job._fail(error)
         threading.Thread(target=self.terminate, daemon=True, name="mpigroup-pool-terminate").start()
 
-    def _send(self, frames: int) -> None:
+    def _send(self) -> None:
+        """Send frames while fewer than ``_max_frames`` are unanswered: while every worker has a frame
+        running and one waiting, tasks wait in the outbox, where they make larger frames."""
         from ..sync import serialize
 
-        for _ in range(frames):
-            if not self._outbox:
-                return
+        while self._outbox and len(self._batches) < self._max_frames:
             records = self._planner.take(self._outbox, self._in_flight)
             batch_id = next(self._batch_ids)
             key, fn_bytes = records[0][2], records[0][3]
