@@ -155,6 +155,7 @@ class Pool:
         self._fn_keys: dict[bytes, int] = {}
         self._fn_ids = itertools.count(1)
         self._fn_lock = threading.Lock()
+        self._last_function: tuple = (None, 0, b"")  # (function, key, bytes) of the last stable function
         self._wake = threading.Event()
         self._sleeping = False
         self._stops_sent = False
@@ -355,6 +356,7 @@ class Pool:
         if stable:
             hit = self._functions.get(id(func))
             if hit is not None and hit[0] is func:
+                self._last_function = hit
                 return hit[1], hit[2]
         data = _pickled(func, "function")
         with self._fn_lock:
@@ -366,7 +368,7 @@ class Pool:
             if stable:
                 if len(self._functions) > 64:
                     self._functions.pop(next(iter(self._functions)))
-                self._functions[id(func)] = (func, key, data)
+                self._functions[id(func)] = self._last_function = (func, key, data)
         return key, data
 
     def _submit(self, func: Callable, kind: str, payloads: list, result: Any) -> Any:
@@ -382,8 +384,24 @@ class Pool:
 
     def apply_async(self, func: Callable, args: Sequence[Any] = (), kwds: Optional[dict] = None,
                     callback: Optional[Callable] = None, error_callback: Optional[Callable] = None) -> ApplyResult:
-        return self._submit(func, "call", [(tuple(args), dict(kwds or {}))],
-                            ApplyResult(callback, error_callback, self._cause))
+        if self._state != RUN:
+            raise ValueError("Pool not running")
+        last = self._last_function
+        key, fn_bytes = last[1:] if last[0] is func else self._function(func)
+        payload = (tuple(args), dict(kwds) if kwds else {})
+        try:  # the common case inline: stdlib pickle, nothing from __main__ (one task per call matters)
+            data = pickle.dumps(payload, 5)
+            if b"__main__" in data:
+                raise pickle.PicklingError("by value")
+        except Exception:
+            data = _pickled(payload, "arguments")
+        result = ApplyResult(callback, error_callback, self._cause)
+        job_id = next(self._job_ids)
+        self._jobs[job_id] = result
+        self._outbox.append((job_id, 0, key, fn_bytes, "call", data))
+        if self._sleeping:
+            self._wake.set()
+        return result
 
     def apply(self, func: Callable, args: Sequence[Any] = (), kwds: Optional[dict] = None) -> Any:
         return self.apply_async(func, args, kwds).get()
