@@ -4,8 +4,8 @@ import collections
 from mpigroup.pool.batching import BatchPlanner
 
 
-def records(n, key=1, size=10):
-    return collections.deque((1, i, key, b"fn", "call", b"x" * size) for i in range(n))
+def records(n, key=1, size=10, calls=1):
+    return collections.deque((1, i, key, b"fn", "call", b"x" * size, calls) for i in range(n))
 
 
 def test_unmeasured_and_slow_functions_go_one_task_per_frame():
@@ -51,3 +51,10 @@ def test_estimate_is_an_average_that_follows_changes():
     planner.observe(1, 1, 1e-5)
     assert 1e-5 < planner.estimate(1) < 1e-3
     assert planner.estimate(7) is None
+
+
+def test_map_chunks_count_their_calls():
+    planner = BatchPlanner(1, target=2e-3)
+    planner.observe(1, 100, 100 * 10e-6)  # 10 us per call -> 200 calls per frame
+    assert len(planner.take(records(50, calls=50), 0)) == 4  # 4 chunks of 50 calls
+    assert len(planner.take(records(5, calls=2500), 0)) == 1  # a long chunk travels alone

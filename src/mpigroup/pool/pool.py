@@ -308,7 +308,7 @@ class Pool:
             batch_id = next(self._batch_ids)
             key, fn_bytes = records[0][2], records[0][3]
             tasks = [(job, index, key, kind, payload if len(payload) < _INLINE_BYTES else pickle.PickleBuffer(payload))
-                     for job, index, key, _, kind, payload in records]
+                     for job, index, key, _, kind, payload, _ in records]
             self._batches[batch_id] = records
             self._in_flight += len(records)
             self._tasks._put_pieces(serialize.dumps((batch_id, {key: fn_bytes}, tasks), plain=True))
@@ -317,7 +317,7 @@ class Pool:
         records = self._batches.pop(batch_id, None)
         if records is not None:
             self._in_flight -= len(records)
-            self._planner.observe(records[0][2], len(records), seconds)
+            self._planner.observe(records[0][2], sum(r[6] for r in records), seconds)
         for job_id, index, ok, value in results:
             self._settle(job_id, index, ok, value)
 
@@ -375,7 +375,8 @@ class Pool:
         self._check_running()
         key, fn_bytes = self._function(func)
         job_id = next(self._job_ids)
-        records = [(job_id, index, key, fn_bytes, kind, _pickled(p, "arguments")) for index, p in enumerate(payloads)]
+        records = [(job_id, index, key, fn_bytes, kind, _pickled(p, "arguments"), len(p))
+                   for index, p in enumerate(payloads)]
         if records:
             self._jobs[job_id] = result
             self._outbox.extend(records)
@@ -398,7 +399,7 @@ class Pool:
         result = ApplyResult(callback, error_callback, self._cause)
         job_id = next(self._job_ids)
         self._jobs[job_id] = result
-        self._outbox.append((job_id, 0, key, fn_bytes, "call", data))
+        self._outbox.append((job_id, 0, key, fn_bytes, "call", data, 1))
         if self._sleeping:
             self._wake.set()
         return result
@@ -464,7 +465,7 @@ class Pool:
                 chunk = list(itertools.islice(source, chunksize))
                 if not chunk:
                     break
-                self._outbox.append((job_id, index, key, fn_bytes, "map", _pickled(chunk, "arguments")))
+                self._outbox.append((job_id, index, key, fn_bytes, "map", _pickled(chunk, "arguments"), len(chunk)))
                 index += 1
                 self._poke()
         except Exception as exc:  # raised by next() where its chunk would have been
