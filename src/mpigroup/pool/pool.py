@@ -148,6 +148,7 @@ class Pool:
         self._batches: dict[int, list] = {}  # frame id -> its task records, until answered
         self._batch_ids = itertools.count(1)
         self._in_flight = 0  # tasks in self._batches
+        self._short_frames = False  # the last frame sent should take under 5 ms
         self._max_frames = 2 * self._processes  # unanswered frames: one running and one waiting per worker
         self._deaths: collections.deque = collections.deque()  # (slot, status, slot value), for the pump
         self._planner = BatchPlanner(self._processes, single=maxtasksperchild is not None)
@@ -276,12 +277,20 @@ class Pool:
                     continue
                 if time.perf_counter() < spin_until:
                     continue
+                # sleep with backoff, capped by how soon something is due: tasks held back for a
+                # result, results of short frames, results of long ones, or only new submissions
+                # (which wake the pump, as do close(), terminate() and the monitor)
+                if self._batches:
+                    cap = 5e-5 if self._outbox else (2.5e-4 if self._short_frames else 2e-3)
+                else:
+                    cap = 2e-2
+                delay = min(delay, cap)
                 self._sleeping = True
                 self._wake.clear()
-                if not self._outbox and self._state != TERMINATE:
+                if self._state != TERMINATE and not (self._outbox and len(self._batches) < self._max_frames):
                     self._wake.wait(delay)
                 self._sleeping = False
-                delay = min(1e-3, delay * 2)
+                delay = min(cap, delay * 2)
         except Exception as exc:
             if self._state != TERMINATE:
                 self._broken(exc)
@@ -311,6 +320,8 @@ class Pool:
                      for job, index, key, _, kind, payload, _ in records]
             self._batches[batch_id] = records
             self._in_flight += len(records)
+            per = self._planner.estimate(key)
+            self._short_frames = per is not None and per * sum(r[6] for r in records) < 5e-3
             self._tasks._put_pieces(serialize.dumps((batch_id, {key: fn_bytes}, tasks), plain=True))
 
     def _receive(self, batch_id: int, results: list, seconds: float) -> None:
