@@ -152,9 +152,6 @@ class MapResult(ApplyResult):
                 self._chunks = []
         return super()._set(0, ok, value if not ok else self._value)
 
-    def _fail(self, error: BaseException) -> bool:
-        return self._set(0, False, (error, RemoteError(type(error).__name__, str(error), "")))
-
 
 class IMapIterator:
     """``imap`` (ordered) and ``imap_unordered``: yields items as their chunks arrive.
