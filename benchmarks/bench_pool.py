@@ -2,17 +2,30 @@
 
 Run on the mpigroup runtime (the head runs this script)::
 
-    python -m mpigroup benchmarks/bench_pool.py [--quick] [--markdown out.md]
+    python -m mpigroup benchmarks/bench_pool.py [--quick] [--repeat N] [--markdown out.md]
 
 Measured for each contender with 1, 2 and 4 workers (one contender alive at
-a time): tasks per second for no-op tasks and for 1 ms tasks submitted one
-by one (``apply_async``/``submit``, chunk size 1), ``map`` over 10,000
-items (default chunking), and the time from creating the pool to its first
-result. mpi4py.futures workers are spawned ranks (``MPIPoolExecutor``).
+a time; with ``--repeat N`` the three contenders take turns N times and each
+cell is the median with the range):
+
+* ``apply no-op``: no-op tasks per second submitted one by one
+  (``apply_async``/``submit``) and collected afterwards;
+* ``apply 1 ms``: the same with tasks that sleep 1 ms;
+* ``map c=1``: items per second of ``map`` over no-op tasks with chunksize 1,
+  the same chunksize for every contender;
+* ``map c=n/4w``: items per second of ``map`` over 10,000 no-op items with
+  ``chunksize = ceil(n / (4 x workers))``, multiprocessing's default, passed
+  explicitly to every contender;
+* ``first``: seconds from creating the pool to its first result.
+
+mpi4py.futures workers are spawned ranks (``MPIPoolExecutor``);
+multiprocessing uses its "spawn" context.
 """
 from __future__ import annotations
 
 import argparse
+import math
+import statistics
 import time
 
 
@@ -50,12 +63,11 @@ def contenders():
 
     return [
         Contender("mpigroup", lambda n: mpigroup.Pool(n), lambda p, f, x: p.apply_async(f, (x,)),
-                  lambda r: r.get(60), lambda p, f, xs: p.map(f, xs), lambda p: p.terminate()),
+                  lambda r: r.get(60), lambda p, f, xs, c: p.map(f, xs, chunksize=c), lambda p: p.terminate()),
         Contender("mp.Pool", mp_make, lambda p, f, x: p.apply_async(f, (x,)), lambda r: r.get(60),
-                  lambda p, f, xs: p.map(f, xs), lambda p: p.terminate()),
+                  lambda p, f, xs, c: p.map(f, xs, chunksize=c), lambda p: p.terminate()),
         Contender("mpi4py.futures", futures_make, lambda p, f, x: p.submit(f, x), lambda r: r.result(60),
-                  lambda p, f, xs: list(p.map(f, xs, chunksize=max(1, len(xs) // (4 * 4)))),
-                  lambda p: p.shutdown()),
+                  lambda p, f, xs, c: list(p.map(f, xs, chunksize=c)), lambda p: p.shutdown()),
     ]
 
 
@@ -68,46 +80,82 @@ def rate(c, pool, fn, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def map_rate(c, pool, n: int, chunksize: int) -> float:
+    items = list(range(n))
+    t0 = time.perf_counter()
+    assert c.mapper(pool, noop, items, chunksize) == items
+    return n / (time.perf_counter() - t0)
+
+
+METRICS = ("apply no-op /s", "apply 1 ms /s", "map c=1 items/s", "map c=n/4w items/s", "first result s")
+THROUGHPUT = (0, 2)  # the no-op throughput figures the target is about
+
+
+def measure(c, workers: int, sizes: tuple) -> tuple:
+    n_noop, n_ms, n_map1, n_map = sizes
+    t0 = time.perf_counter()
+    pool = c.make(workers)
+    c.result(c.submit(pool, noop, 0))
+    first = time.perf_counter() - t0
+    try:
+        noop_rate = rate(c, pool, noop, n_noop)
+        ms_rate = rate(c, pool, one_ms, n_ms)
+        map1 = map_rate(c, pool, n_map1, 1)
+        mapc = map_rate(c, pool, n_map, math.ceil(n_map / (4 * workers)))
+    finally:
+        c.close(pool)
+    return noop_rate, ms_rate, map1, mapc, first
+
+
+def cell(values: list, fmt: str) -> str:
+    med = statistics.median(values)
+    if len(values) == 1:
+        return format(med, fmt)
+    return f"{format(med, fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--markdown")
     args = ap.parse_args()
-    n_noop, n_ms, n_map = (500, 100, 2000) if args.quick else (3000, 400, 10000)
-    rows = []
-    for workers in (1, 2, 4):
-        for c in contenders():
-            t0 = time.perf_counter()
-            pool = c.make(workers)
-            c.result(c.submit(pool, noop, 0))
-            first = time.perf_counter() - t0
-            noop_rate = rate(c, pool, noop, n_noop)
-            ms_rate = rate(c, pool, one_ms, n_ms)
-            t0 = time.perf_counter()
-            assert c.mapper(pool, noop, list(range(n_map))) == list(range(n_map))
-            map_time = time.perf_counter() - t0
-            c.close(pool)
-            rows.append((workers, c.name, noop_rate, ms_rate, map_time, first))
-            print(f"{workers} {c.name:15s} noop {noop_rate:9.0f}/s  1ms {ms_rate:7.0f}/s  "
-                  f"map {map_time * 1e3:7.1f} ms  first {first:5.2f} s", flush=True)
-    lines = ["| workers | contender | no-op tasks/s | 1 ms tasks/s | map 10k items | create to first result |",
-             "|---|---|---|---|---|---|"]
-    for w, name, a, b, m, f in rows:
-        lines.append(f"| {w} | {name} | {a:,.0f} | {b:,.0f} | {m * 1e3:.0f} ms | {f:.2f} s |")
-    lines += ["", "Ratios (mpigroup / other; above 1 is better for mpigroup, for map and first result the inverse of time):", ""]
-    lines += ["| workers | vs | no-op tasks/s | 1 ms tasks/s | map 10k | first result |", "|---|---|---|---|---|---|"]
-    by = {(w, n): (a, b, m, f) for w, n, a, b, m, f in rows}
+    sizes = (500, 100, 500, 2000) if args.quick else (3000, 400, 3000, 10000)
+    runs: dict = {}  # (workers, name) -> list of metric tuples
+    for rep in range(args.repeat):
+        for workers in (1, 2, 4):
+            for c in contenders():
+                m = measure(c, workers, sizes)
+                runs.setdefault((workers, c.name), []).append(m)
+                print(f"run {rep + 1} {workers} {c.name:15s} " + "  ".join(
+                    f"{name} {v:,.2f}" if name.startswith("first") else f"{name} {v:,.0f}"
+                    for name, v in zip(METRICS, m)), flush=True)
+    names = [c.name for c in contenders()]
+    lines = [f"Median over {args.repeat} run(s), (min-max) in brackets; higher is better except `first result`.", "",
+             "| workers | contender | " + " | ".join(METRICS) + " |", "|---" * (2 + len(METRICS)) + "|"]
+    for w in (1, 2, 4):
+        for name in names:
+            cols = list(zip(*runs[(w, name)]))
+            lines.append(f"| {w} | {name} | " + " | ".join(
+                cell(list(col), ".2f" if i == 4 else ",.0f") for i, col in enumerate(cols)) + " |")
+    lines += ["", "Ratios mpigroup / other, per run (median, min-max); above 1 is better for mpigroup "
+              "(for first result, the inverse ratio of times):", "",
+              "| workers | vs | " + " | ".join(METRICS) + " |", "|---" * (2 + len(METRICS)) + "|"]
     verdicts = []
     for w in (1, 2, 4):
-        ours = by[(w, "mpigroup")]
-        for other in ("mp.Pool", "mpi4py.futures"):
-            o = by[(w, other)]
-            lines.append(f"| {w} | {other} | {ours[0] / o[0]:.2f}x | {ours[1] / o[1]:.2f}x | "
-                         f"{o[2] / ours[2]:.2f}x | {o[3] / ours[3]:.2f}x |")
-            verdicts.append((w, other, ours[0] / o[0]))
-    lines += ["", "Target: no-op throughput at least that of mp.Pool and of mpi4py.futures at equal worker counts."]
-    for w, other, ratio in verdicts:
-        lines.append(f"- {w} workers vs {other}: {ratio:.2f}x ({'met' if ratio >= 1 else 'NOT met'})")
+        ours = runs[(w, "mpigroup")]
+        for other in names[1:]:
+            theirs = runs[(w, other)]
+            ratios = [[(o[i] / t[i]) if i != 4 else (t[i] / o[i]) for o, t in zip(ours, theirs)]
+                      for i in range(len(METRICS))]
+            lines.append(f"| {w} | {other} | " + " | ".join(cell(r, ".2f") + "x" for r in ratios) + " |")
+            for i in THROUGHPUT:
+                verdicts.append((w, other, METRICS[i], statistics.median(ratios[i]), min(ratios[i])))
+    lines += ["", "Target: no-op throughput (apply and map with chunksize 1) at least that of mp.Pool and of "
+              "mpi4py.futures at equal worker counts."]
+    for w, other, metric, med, low in verdicts:
+        verdict = "met" if low >= 1 else ("met in the median, not in every run" if med >= 1 else "NOT met")
+        lines.append(f"- {w} workers, {metric}, vs {other}: {med:.2f}x median, {low:.2f}x lowest ({verdict})")
     text = "\n".join(lines)
     print(text)
     if args.markdown:

@@ -24,5 +24,6 @@ def test_cpython_multiprocessing_suite_passes_with_the_mpigroup_start_method():
     print("\n".join(f"{c} {s}: {n}" for (c, s), n in sorted(outcomes.items())))
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     assert not any(s in ("FAILED", "ERROR") for _, s in outcomes)
-    for cls in ("Process", "Queue", "Event", "Lock", "Semaphore", "Condition", "Barrier"):
+    for cls in ("Process", "Queue", "Event", "Lock", "Semaphore", "Condition", "Barrier", "Pool", "PoolWorkerErrors",
+                "PoolWorkerLifetime"):
         assert outcomes[(f"WithProcessesTest{cls}", "PASSED")] > 0, (cls, outcomes)

@@ -11,6 +11,8 @@ Run through tests/test_cpython_compat.py, which sets MPIGROUP_COMPAT_RUN=1.
 import multiprocessing
 import unittest
 
+import pytest
+
 import mpigroup  # noqa: F401  registers the start method
 
 multiprocessing.get_context("mpigroup")  # route multiprocessing.Queue & co before the suite binds them
@@ -18,14 +20,23 @@ multiprocessing.get_context("mpigroup")  # route multiprocessing.Queue & co befo
 from test import _test_multiprocessing as cpython  # noqa: E402
 
 CLASSES = ("_TestProcess", "_TestQueue", "_TestLock", "_TestSemaphore", "_TestCondition", "_TestEvent",
-           "_TestBarrier")
+           "_TestBarrier", "_TestPool", "_TestPoolWorkerErrors", "_TestPoolWorkerLifetime")
+POOL_CLASSES = ("WithProcessesTestPool", "WithProcessesTestPoolWorkerErrors", "WithProcessesTestPoolWorkerLifetime")
+POOL_TIMEOUT = 60  # seconds per Pool test: a hang fails fast instead of eating the suite's budget
 
 FD_PASSING = "needs file-descriptor passing (Pipe/Connection/sentinel to a child), which cannot cross nodes"
 NO_FORK_HEAP = "needs multiprocessing.Value/Array, a fork-inherited heap the 'mpigroup' start method does not provide"
 FEEDER_ERRORS = ("mpigroup pickles in put() so that an unpicklable object raises in the caller; "
                  "CPython pickles in the feeder thread and reports the error there")
 FD_COUNT = "counts a child's open file descriptors; an MPI rank holds its own TCP and PMIx descriptors"
+CLOUDPICKLE_RESULTS = ("returns a lambda and expects MaybeEncodingError; mpigroup pickles results with cloudpickle "
+                      "where the stdlib pickler cannot, so a lambda is a valid result (a result that cannot be "
+                      "pickled at all does raise MaybeEncodingError)")
+NOT_MPIGROUP = ("runs a separate plain interpreter (assert_python_ok) with the default start method: it never "
+                "uses the 'mpigroup' start method")
 SKIPS = {
+    "WithProcessesTestPoolWorkerErrors.test_unpickleable_result": CLOUDPICKLE_RESULTS,
+    "WithProcessesTestPoolWorkerLifetime.test_worker_finalization_via_atexit_handler_of_multiprocessing": NOT_MPIGROUP,
     "WithProcessesTestProcess.test_parent_process": FD_PASSING,
     "WithProcessesTestProcess.test_parent_process_attributes": FD_PASSING,
     "WithProcessesTestProcess.test_recursion": FD_PASSING,
@@ -49,6 +60,8 @@ for _name, _cls in list(_globals.items()):
     if isinstance(_cls, type) and _name.startswith("WithProcesses") and "_" + _name[len("WithProcesses"):] in CLASSES:
         _cls.__module__ = __name__
         globals()[_name] = _cls
+        if _name in POOL_CLASSES:
+            _cls.pytestmark = [pytest.mark.timeout(POOL_TIMEOUT)]
         for _test, _reason in SKIPS.items():
             cls_name, _, method = _test.partition(".")
             if cls_name == _name and hasattr(_cls, method):

@@ -166,10 +166,11 @@ class MPIGroupContext(_mpctx.BaseContext):
 
     def Pool(self, processes: Optional[int] = None, initializer: Any = None, initargs: tuple = (),
              maxtasksperchild: Optional[int] = None):
-        """mpigroup's Pool; ``processes`` defaults to the CPUs of the whole allocation."""
+        """mpigroup's Pool with multiprocessing's error conventions; ``processes`` defaults to the CPUs
+        of the whole allocation."""
         from ..pool import Pool
 
-        return Pool(processes, initializer, initargs, maxtasksperchild)
+        return Pool(processes, initializer, initargs, maxtasksperchild, context=self)
 
     def Pipe(self, duplex: bool = True):
         raise NotImplementedError("Pipe needs file-descriptor passing, which cannot cross nodes: "

@@ -1,10 +1,11 @@
 """The pool worker loop: one top-level function with explicit arguments (after loky).
 
-A worker takes tasks from the pool's shared task queue (work sharing: an idle
-worker takes the next task, so slow tasks never hold up a queue behind
-them), records the task it is running in its slot of the pool's shared
-state, so that the pool can fail exactly that task if the worker dies, and
-puts ``(job, index, ok, value)`` on the result queue.
+A worker takes frames of tasks from the pool's shared task queue (work
+sharing: an idle worker takes the next frame; the pool batches only short
+tasks, see batching.py), records the task it is running in its slot of the
+pool's shared state, so that the pool can fail exactly the tasks lost if the
+worker dies and run again those it never started, and answers each frame
+with one frame of ``(job, index, ok, value)`` results.
 """
 from __future__ import annotations
 
@@ -37,50 +38,81 @@ def adopt_main(fn: Any) -> Any:
     return shared
 
 
+SLOT_BATCH = 4096  # a worker's slot holds batch_id * SLOT_BATCH + position + 1 while it runs a task
+
+
+def _call(fn: Callable, kind: str, payload: Any) -> Any:
+    if kind == "call":
+        args, kwargs = payload
+        return fn(*args, **kwargs)
+    if kind == "map":
+        return [fn(x) for x in payload]
+    return [fn(*x) for x in payload]  # "starmap"
+
+
 def run_worker(tasks, results, slots, slot: int, initializer: Optional[Callable], initargs: tuple,
                maxtasks: Optional[int]) -> None:
-    """Serve tasks until the STOP sentinel or ``maxtasks`` tasks (then exit to be replaced)."""
-    import cloudpickle
+    """Serve task frames until the STOP frame or ``maxtasks`` tasks (then exit to be replaced).
+
+    A frame is ``(batch_id, {fn_key: fn_bytes}, [(job, index, fn_key, kind, payload_bytes), ...])``;
+    the answer is one frame ``(batch_id, [(job, index, ok, value), ...], seconds)``.
+    """
+    import pickle
+    import time
 
     from ..errors import RemoteError
 
+    slots[slot] = 0  # booted: a member of the universe (the pool may kill it from now on)
     if initializer is not None:
         adopt_main(initializer)(*initargs)
     functions: dict[int, Callable] = {}
     host = socket.gethostname()
-    rank = int(os.environ.get("MPIGROUP_PUID", "0"))
+    puid = int(os.environ.get("MPIGROUP_PUID", "0"))
     done = 0
     while maxtasks is None or done < maxtasks:
-        task = tasks.get()
-        if task is STOP:
+        frame = tasks.get()
+        if frame is STOP:
             break
-        job, index, fn_bytes, kind, payload = task
-        slots[slot] = job * 1_000_000_000 + index + 1  # what this worker runs, for the pool's monitor
-        fn = functions.get(job)
-        if fn is None:
-            fn = functions[job] = adopt_main(cloudpickle.loads(fn_bytes))
-            if len(functions) > 64:
-                functions.pop(next(iter(functions)))
+        batch_id, fn_table, batch = frame
+        t0 = time.perf_counter()
+        out = []
+        for position, (job, index, key, kind, payload) in enumerate(batch):
+            slots[slot] = batch_id * SLOT_BATCH + position + 1  # what runs here, for the pool's monitor
+            try:
+                fn = functions.get(key)
+                if fn is None:
+                    fn = functions[key] = adopt_main(pickle.loads(fn_table[key]))
+                    if len(functions) > 64:
+                        functions.pop(next(iter(functions)))
+                out.append((job, index, True, _call(fn, kind, pickle.loads(payload))))
+            except BaseException as exc:  # returned to the caller with our traceback
+                remote = RemoteError(type(exc).__qualname__, str(exc), traceback.format_exc(), puid=puid,
+                                     rank=slot, host=host)
+                out.append((job, index, False, (_picklable(exc), remote)))
+        seconds = time.perf_counter() - t0
         try:
-            if kind == "call":
-                args, kwargs = payload
-                value: Any = fn(*args, **kwargs)
-            elif kind == "map":
-                value = [fn(x) for x in payload]
-            else:  # "starmap"
-                value = [fn(*x) for x in payload]
-            out = (job, index, True, value)
-        except BaseException as exc:  # returned to the caller with our traceback
-            remote = RemoteError(type(exc).__qualname__, str(exc), traceback.format_exc(), puid=rank,
-                                 rank=slot, host=host)
-            out = (job, index, False, (_picklable(exc), remote))
-        try:
-            results.put(out)
-        except TypeError as exc:  # the result cannot be pickled: report that instead
-            remote = RemoteError("TypeError", str(exc), traceback.format_exc(), puid=rank, rank=slot, host=host)
-            results.put((job, index, False, (None, remote)))
+            results.put((batch_id, out, seconds))
+        except TypeError:  # some result cannot be pickled: report those instead (multiprocessing's error)
+            results.put((batch_id, [_encodable(r, puid, slot, host) for r in out], seconds))
         slots[slot] = 0
-        done += 1
+        done += len(batch)
+
+
+def _encodable(result: tuple, puid: int, slot: int, host: str) -> tuple:
+    from multiprocessing.pool import MaybeEncodingError
+
+    from ..errors import RemoteError
+    from ..sync import serialize
+
+    job, index, ok, value = result
+    try:
+        serialize.dumps(value)
+        return result
+    except TypeError as exc:
+        error = MaybeEncodingError(exc.__cause__ or exc, value)
+        remote = RemoteError("MaybeEncodingError", str(error), traceback.format_exc(), puid=puid, rank=slot,
+                             host=host)
+        return (job, index, False, (_picklable(error), remote))
 
 
 def _picklable(exc: BaseException) -> Optional[BaseException]:

@@ -322,14 +322,15 @@ class _Ring(rma.SharedObject):
         uni = U.current()
         cap = self._capacity
         with uni.lock:
-            # One atomic read first: our last read position is never ahead of the real
-            # one, so if nothing was written past it the ring is empty (no lock taken).
-            w = self._other(uni, RPOS)
-            if w - self._guess[RPOS] < 8:
+            # One atomic read of both positions first: an empty ring is seen without
+            # taking the consumer lock (idle polling costs one operation).
+            w, r = rma.load(uni, self._word(WPOS), 2)
+            w &= ~1
+            if w - (r & ~1) < 8:
+                if not r & 1:
+                    self._guess[RPOS] = r
                 return self._EMPTY
-            if self._single_reader:
-                r = self._guess[RPOS]
-            else:
+            if not self._single_reader:  # a ring with one reader knows the position: no lock
                 r = self._try_lock(uni, RPOS)
                 if r is None:
                     return None
@@ -420,7 +421,10 @@ class Queue(_Ring):
     def put(self, obj: Any, block: bool = True, timeout: Optional[float] = None) -> None:
         if self._closed:
             raise ValueError(f"Queue {self!r} is closed")
-        pieces = serialize.dumps(obj)
+        self._put_pieces(serialize.dumps(obj), block, timeout)
+
+    def _put_pieces(self, pieces: list, block: bool = True, timeout: Optional[float] = None) -> None:
+        """``put`` of an already serialized frame (``serialize.dumps``)."""
         size = serialize.frame_size(pieces)
         counted = self._maxsize > 0
         self._count_task()

@@ -18,20 +18,41 @@ _PREFIX = struct.Struct("<QII")  # body length, piece count, pad
 _ONE_PIECE = struct.Struct("<QIIQ")  # the same, then the one length (no out-of-band buffers)
 
 
-def dumps(obj: Any) -> list[memoryview]:
-    """Serialize ``obj`` into frame pieces; raises in the caller if it cannot be pickled."""
+def pickle_value(obj: Any, buffer_callback=None) -> bytes:
+    """Pickle with the stdlib, or by value with cloudpickle where that is needed.
+
+    Objects that name the script's ``__main__`` (which other processes cannot
+    import), lambdas and local classes go by value. Raises the pickler's own
+    exception when neither can pickle ``obj``.
+    """
+    buffers: list = []  # held back until the stdlib's pickle is known to be the one used
+    try:
+        data = pickle.dumps(obj, protocol=5, buffer_callback=None if buffer_callback is None else buffers.append)
+        if b"__main__" not in data:
+            if buffer_callback is not None:
+                for b in buffers:
+                    buffer_callback(b)
+            return data
+    except Exception:
+        pass
+    return cloudpickle.dumps(obj, protocol=5, buffer_callback=buffer_callback)
+
+
+def dumps(obj: Any, plain: bool = False) -> list[memoryview]:
+    """Serialize ``obj`` into frame pieces; raises ``TypeError`` in the caller if it cannot be pickled.
+
+    ``plain=True`` uses the stdlib pickler only (for frames of ints, strings
+    and bytes that are already pickled, where looking for ``__main__`` is wasted).
+    """
     buffers: list[pickle.PickleBuffer] = []
     try:
-        main = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
-        if b"__main__" in main:  # names the script's functions/classes, which workers cannot import
-            raise pickle.PicklingError("by value")
-    except Exception:  # lambdas, local classes, the script's own functions: cloudpickle by value
-        buffers = []
-        try:
-            main = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
-        except Exception as exc:
-            raise TypeError(f"cannot put an object of type {type(obj).__name__} on a queue: "
-                            f"it cannot be pickled ({exc})") from exc
+        if plain:
+            main = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+        else:
+            main = pickle_value(obj, buffers.append)
+    except Exception as exc:
+        raise TypeError(f"cannot put an object of type {type(obj).__name__} on a queue: "
+                        f"it cannot be pickled ({exc})") from exc
     if not buffers:  # the common small case: one contiguous frame
         return [memoryview(_ONE_PIECE.pack(16 + len(main), 1, 0, len(main)) + main)]
     raws = [memoryview(main)] + [b.raw() for b in buffers]
