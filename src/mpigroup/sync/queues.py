@@ -334,7 +334,8 @@ class _Ring(rma.SharedObject):
                 r = self._try_lock(uni, RPOS)
                 if r is None:
                     return None
-                w = self._other(uni, RPOS)
+                # w as read above is still a valid bound (frames up to it are complete);
+                # anything written since is taken by the next call. Saves an operation.
             avail = w - r
             if avail < 8:
                 self._store_pos(uni, RPOS, r, locked=False)
