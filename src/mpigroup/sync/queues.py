@@ -181,7 +181,8 @@ class _Ring(rma.SharedObject):
     def _unlock(self, side: int, pos: int) -> None:
         uni = U.current()
         with uni.lock:
-            rma.store(uni, self._word(_OWNER[side]), 0, flush=False)
+            if side == WPOS or not self._single_reader:  # a single reader records no owner
+                rma.store(uni, self._word(_OWNER[side]), 0, flush=False)
             self._store_pos(uni, side, pos, locked=False)
 
     def _other(self, uni: U.Universe, side: int) -> int:
@@ -191,43 +192,58 @@ class _Ring(rma.SharedObject):
     def _write_frame(self, pieces: list, w: int, stalled: Optional[Callable[[], None]] = None) -> int:
         """Stream a frame in at ``w`` (producer lock held); returns the padded end.
 
+        Each step moves up to ``_CHUNK`` bytes, across piece boundaries, with
+        one flush and one published position; the free space is re-read only
+        when the part known to be free is used up (it only grows meanwhile).
         ``stalled`` is called whenever the ring is full; it may raise (a dead consumer).
         """
         cap, ring, pos = self._capacity, self._data, w
+        views = [_as_bytes(p) for p in pieces]
+        index, done, free = 0, 0, 0
         wait = U.SpinWait()
-        for piece in pieces:
-            piece = _as_bytes(piece)
-            done = 0
-            while done < piece.nbytes:
-                uni = U.current()
-                with uni.lock:
+        while index < len(views):
+            uni = U.current()
+            with uni.lock:
+                if free <= 0:
                     free = cap - (pos - self._other(uni, WPOS))
-                    if free > 0:
+                if free > 0:
+                    budget = min(free, _CHUNK)
+                    while budget > 0 and index < len(views):
+                        piece = views[index]
                         at = pos % cap
-                        n = min(free, piece.nbytes - done, cap - at, _CHUNK)
-                        rma.put(uni, ring + at, piece[done:done + n])
-                        rma.flush(uni)
+                        n = min(budget, piece.nbytes - done, cap - at)
+                        if n:
+                            rma.put(uni, ring + at, piece[done:done + n])
                         done += n
                         pos += n
-                        self._store_pos(uni, WPOS, pos & ~7, locked=True)  # consumers may follow
-                        wait = U.SpinWait()
-                        continue
-                if stalled is not None:
-                    stalled()
-                wait.pause()
+                        budget -= n
+                        free -= n
+                        if done == piece.nbytes:
+                            index, done = index + 1, 0
+                    rma.flush(uni)
+                    self._store_pos(uni, WPOS, pos & ~7, locked=True)  # consumers may follow
+                    wait = U.SpinWait()
+                    continue
+            if stalled is not None:
+                stalled()
+            wait.pause()
         return (pos + 7) & ~7
 
     def _read_into(self, out: memoryview, pos: int, stalled: Optional[Callable[[], None]] = None) -> int:
-        """Stream bytes out from ``pos`` (consumer lock held); returns the new position."""
+        """Stream bytes out from ``pos`` (consumer lock held); returns the new position.
+
+        The write position is re-read only when the bytes known to be written are used up.
+        """
         cap, ring = self._capacity, self._data
-        done, wait = 0, U.SpinWait()
+        done, written, wait = 0, pos, U.SpinWait()
         while done < out.nbytes:
             uni = U.current()
             with uni.lock:
-                avail = self._other(uni, RPOS) - pos
-                if avail > 0:
+                if written <= pos:
+                    written = self._other(uni, RPOS)
+                if written > pos:
                     at = pos % cap
-                    n = min(avail, out.nbytes - done, cap - at, _CHUNK)
+                    n = min(written - pos, out.nbytes - done, cap - at, _CHUNK)
                     rma.get(uni, ring + at, out[done:done + n])
                     rma.flush(uni)
                     done += n
@@ -240,24 +256,16 @@ class _Ring(rma.SharedObject):
             wait.pause()
         return pos
 
-    def _read_frame(self, r: int, deadline: Optional[float],
-                    stalled: Optional[Callable[[], None]] = None) -> Optional[memoryview]:
-        """Read one frame at ``r`` (consumer lock held); None if none starts by the deadline."""
-        wait = U.SpinWait()
-        while True:
-            uni = U.current()
-            with uni.lock:
-                if self._other(uni, RPOS) - r >= 8:
-                    break
-            if _expired(deadline):
-                return None
-            wait.pause(deadline)
-        prefix = bytearray(8)
-        pos = self._read_into(memoryview(prefix), r, stalled)
-        body = _uninitialized(serialize.body_length(prefix))
-        pos = self._read_into(memoryview(body), pos, stalled)
+    def _read_frame(self, r: int, start: memoryview, stalled: Optional[Callable[[], None]] = None
+                    ) -> memoryview:
+        """Read the frame at ``r`` (consumer lock held) whose first bytes, ``start``
+        (at least its 8-byte length, all within the frame), were already read."""
+        body = _uninitialized(serialize.body_length(start))
+        have = start.nbytes - 8
+        body[:have] = start[8:]
+        pos = self._read_into(body[have:], r + start.nbytes, stalled)
         self._unlock(RPOS, (pos + 7) & ~7)
-        return memoryview(body)
+        return body
 
     # ---------------------------------------------------------- counting
     def _reserve_slot(self, deadline: Optional[float]) -> bool:
@@ -315,7 +323,8 @@ class _Ring(rma.SharedObject):
         """One critical section: take a whole frame of up to 64 KiB.
 
         Returns the frame body, ``_EMPTY``, ``None`` (the consumer lock is
-        busy) or ``(r,)`` for a larger frame: the lock is then held at ``r``.
+        busy) or ``(r, start)`` for a larger frame: the lock is then held at
+        ``r`` and ``start`` holds the frame's first bytes, already read.
         A ring with ``_single_reader`` set skips the consumer lock: its one
         reader always knows the read position.
         """
@@ -348,8 +357,9 @@ class _Ring(rma.SharedObject):
             end = 8 + serialize.body_length(buf)
             if end > n:
                 if end > self._fast_bytes or end > avail or at + end > cap:
-                    rma.store(uni, self._word(OWNER_R), os.getpid())
-                    return (r,)  # large, incomplete or wrapping: stream it
+                    if not self._single_reader:
+                        rma.store(uni, self._word(OWNER_R), os.getpid())
+                    return (r, memoryview(buf))  # large, incomplete or wrapping: stream the rest
                 whole = _uninitialized(end)
                 whole[:n] = buf
                 rma.get(uni, self._data + at + n, memoryview(whole)[n:])
@@ -376,7 +386,7 @@ class _Ring(rma.SharedObject):
             if _expired(deadline):
                 raise _stdqueue.Empty
             wait.pause(deadline)
-        body = self._read_frame(body[0], None)
+        body = self._read_frame(*body)
         self._adjust(COUNT, -1)
         return serialize.loads(body)
 
