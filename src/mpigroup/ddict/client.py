@@ -25,7 +25,8 @@ from ..errors import (DDictError, DDictFullError, DDictKeyError, DDictManagerErr
 from ..policy import Policy
 from . import ops as O
 from .keys import decode_key, encode_key, shard_of
-from .transport import Channel, build_frame, decode_value, encode_value, split_frame
+from . import cma
+from .transport import Channel, RequestChannel, build_frame, decode_value, encode_value, split_frame
 
 DEFAULT_TOTAL_MEM = 1 << 30
 REQUEST_BYTES = int(os.environ.get("MPIGROUP_DDICT_CHANNEL_BYTES", str(8 << 20)))
@@ -34,6 +35,9 @@ MANIFEST = "manifest.json"
 _MISSING = object()
 _LIVENESS_EVERY = 1.0
 
+_HOST = socket.gethostname()
+_DIRECT_CACHE = 4096  # where large values lie, per (request channel, key): see DDict._get_direct
+_direct_cache: dict[tuple, tuple] = {}
 _local = threading.local()  # this thread's reply channel and request ids
 
 
@@ -77,7 +81,7 @@ class DDict(MutableMapping):
         self._name = name
         self._timeout = timeout
         self._pinned: Optional[int] = None
-        self._channels = [Channel(REQUEST_BYTES) for _ in range(n)]
+        self._channels = [RequestChannel(REQUEST_BYTES) for _ in range(n)]
         self._group = ProcessGroup(ignore_error_on_exit=True, name=f"ddict-{name}" if name else "ddict")
         budget = total_mem // n
         for i, pol in enumerate(policies):
@@ -259,10 +263,49 @@ class DDict(MutableMapping):
 
     def __getitem__(self, key: Any) -> Any:
         k = encode_key(key)
-        found, blobs = self._call(self._route(k), O.GET, ([k],))
+        m = self._route(k)
+        if self._channels and cma.enabled() and self._hosts[m] == _HOST:
+            value = self._get_direct(m, k, key)
+            if value is not _MISSING:
+                return value
+        where, blobs = self._call(m, O.GET, ([k],))
         if not blobs:
             raise DDictKeyError(key)
         return decode_value(blobs[0])
+
+    def _get_direct(self, m: int, k: bytes, key: Any) -> Any:
+        """``self[k]`` on manager ``m`` of this node, copying a large value straight
+        from the manager's memory; _MISSING: ask through the ring instead.
+
+        Where the value lies is remembered: while the manager's epoch has not
+        moved (no request since that may have freed it), the copy needs no request.
+        """
+        chan = self._channels[m]
+        slot = (chan._offset, chan._generation, k)
+        where = _direct_cache.get(slot)
+        if where is not None and chan.exists() and chan.epoch() == where[2]:
+            value = self._read_direct(m, *where)
+            if value is not _MISSING:
+                return value
+        where, blobs = self._call(m, O.GET_DIRECT, (k,))
+        if where is None:  # small or missing: answered in the reply itself
+            if not blobs:
+                raise DDictKeyError(key)
+            return decode_value(blobs[0])
+        if len(_direct_cache) >= _DIRECT_CACHE:
+            _direct_cache.clear()
+        _direct_cache[slot] = where
+        return self._read_direct(m, *where)
+
+    def _read_direct(self, m: int, address: int, nbytes: int, epoch: int) -> Any:
+        """The value whose blob manager ``m`` holds at ``address``, or _MISSING if the
+        copy cannot be trusted (the manager may have freed that blob meanwhile)."""
+        buf = cma.read(self._pids[m], address, nbytes)
+        if buf is None or self._channels[m].epoch() != epoch:
+            cma.Counters.retries += 1
+            return _MISSING
+        cma.Counters.reads += 1
+        return decode_value(memoryview(buf))
 
     def get(self, key: Any, default: Any = None) -> Any:
         try:

@@ -19,7 +19,8 @@ from . import ops as O
 from .keys import shard_of
 from .store import NoCheckpoint, ShardFull, ShardStore, read_entries
 from ..runtime.protocol import pid_alive
-from .transport import Channel, build_frame, decode_value, encode_value, split_frame
+from . import cma
+from .transport import Channel, RequestChannel, build_frame, decode_value, encode_value, split_frame
 
 _SMALL = 4096  # blobs below this are copied out of the request; larger ones are kept as views
 _REPLY_CACHE = 256  # reply channels kept attached (one per client thread)
@@ -35,7 +36,7 @@ class _Stuck(Exception):
 
 
 class Manager:
-    def __init__(self, index: int, n_managers: int, requests: Channel, budget: int,
+    def __init__(self, index: int, n_managers: int, requests: RequestChannel, budget: int,
                  working_set_size: int, restore: Optional[dict]) -> None:
         self.index, self.n = index, n_managers
         self.requests = requests
@@ -45,6 +46,8 @@ class Manager:
         self.startup_error: Optional[tuple] = None
         self.host = socket.gethostname()
         self.running = True
+        self.epoch = 0  # mirrors the request channel's EPOCH word
+        self.lent = False  # a blob's address was handed out since the epoch last moved
         try:
             if restore:
                 self._restore(restore)
@@ -83,6 +86,8 @@ class Manager:
                 if self.startup_error is not None and op != O.STOP:
                     self._reply(reply, reqid, O.ERROR, self.startup_error)
                     continue
+                if self.lent and op not in O.READ_ONLY:
+                    self._move_epoch()  # before anything is freed: readers of lent addresses retry
                 result = self._handle(op, reqid, reply, header[3:], blobs)
             except ShardFull as exc:
                 result = (O.FULL, str(exc), ())
@@ -105,6 +110,15 @@ class Manager:
             if None not in found:
                 return O.OK, None, _Whole(found)  # the common case: all there
             return O.OK, [b is not None for b in found], _Whole([b for b in found if b is not None])
+        if op == O.GET_DIRECT:
+            key, = args
+            blob = store.get(key)
+            if blob is None:
+                return O.OK, None, ()
+            if len(blob) < cma.MIN_BYTES:
+                return O.OK, None, _Whole([blob])
+            self.lent = True
+            return O.OK, (cma.address_of(blob), len(blob), self.epoch), ()
         if op == O.PUT:
             keys, = args
             items = [(k, bytes(b) if len(b) < _SMALL else b) for k, b in zip(keys, blobs)]
@@ -169,6 +183,11 @@ class Manager:
             self.running = False
             return O.OK, None, ()
         raise ValueError(f"unknown DDict operation {op}")
+
+    def _move_epoch(self) -> None:
+        self.epoch += 1
+        self.requests.set_epoch(self.epoch)
+        self.lent = False
 
     # ------------------------------------------------------------ replies
     def _channel(self, reply: tuple) -> Channel:
@@ -244,8 +263,9 @@ def _keep_freed_memory() -> None:
         pass  # not glibc: only slower
 
 
-def run_manager(index: int, n_managers: int, requests: Channel, budget: int, working_set_size: int,
+def run_manager(index: int, n_managers: int, requests: RequestChannel, budget: int, working_set_size: int,
                 restore: Optional[dict]) -> None:
     """Entry point of a manager rank (a ProcessTemplate target)."""
     _keep_freed_memory()
+    cma.allow_readers()
     Manager(index, n_managers, requests, budget, working_set_size, restore).serve()

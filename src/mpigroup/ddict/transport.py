@@ -193,3 +193,28 @@ class Channel(_Ring):
             if stalled is not None:
                 stalled()
             wait.pause(deadline)
+
+
+EPOCH = 8  # the extra state word of a request channel
+
+
+class RequestChannel(Channel):
+    """A manager's request ring, with one more shared word: the *epoch*, which
+    the manager moves on before any request that may free a stored blob, once
+    it has handed out a blob's address (see ``cma``)."""
+
+    _words = 9
+
+    def epoch(self) -> int:
+        from ..sync import rma
+
+        uni = U.current()
+        with uni.lock:
+            return rma.load(uni, self._word(EPOCH))
+
+    def set_epoch(self, value: int) -> None:
+        from ..sync import rma
+
+        uni = U.current()
+        with uni.lock:
+            rma.store(uni, self._word(EPOCH), value)
