@@ -26,11 +26,12 @@ from ..policy import Policy
 from . import ops as O
 from .keys import decode_key, encode_key, shard_of
 from . import cma
-from .transport import Channel, RequestChannel, build_frame, decode_value, encode_value, split_frame
+from .transport import (Channel, RequestChannel, _env_number, build_frame, decode_value, encode_value,
+                        split_frame)
 
 DEFAULT_TOTAL_MEM = 1 << 30
-REQUEST_BYTES = int(os.environ.get("MPIGROUP_DDICT_CHANNEL_BYTES", str(8 << 20)))
-REPLY_BYTES = int(os.environ.get("MPIGROUP_DDICT_REPLY_BYTES", str(4 << 20)))
+REQUEST_BYTES = int(_env_number("MPIGROUP_DDICT_CHANNEL_BYTES", str(8 << 20)))
+REPLY_BYTES = int(_env_number("MPIGROUP_DDICT_REPLY_BYTES", str(4 << 20)))
 MANIFEST = "manifest.json"
 _MISSING = object()
 _LIVENESS_EVERY = 1.0

@@ -44,7 +44,10 @@ class Counters:
 
 
 _libc = None
-_enabled = os.environ.get("MPIGROUP_DDICT_CMA", "1") != "0" and sys.platform.startswith("linux")
+_SWITCH = os.environ.get("MPIGROUP_DDICT_CMA", "1").strip()
+if _SWITCH not in ("0", "1"):
+    raise ValueError(f"MPIGROUP_DDICT_CMA must be 0 or 1, got {_SWITCH!r}")
+_enabled = _SWITCH == "1" and sys.platform.startswith("linux")
 
 
 def _load():

@@ -28,7 +28,18 @@ Stalled = Optional[Callable[[], None]]
 # starts to sleep, while an answer or the next request is likely to come soon:
 # a client waiting for its reply, a manager that has just answered. A sleep on
 # a VM overshoots by 50-100 us, more than a whole small request takes.
-RPC_SPIN = float(os.environ.get("MPIGROUP_DDICT_SPIN_US", "2000")) * 1e-6
+def _env_number(name: str, default: str) -> float:
+    raw = os.environ.get(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+RPC_SPIN = _env_number("MPIGROUP_DDICT_SPIN_US", "2000") * 1e-6
 
 _COUNT = struct.Struct("<QII")
 _ONE = struct.Struct("<I")
