@@ -269,7 +269,7 @@ class DDict(MutableMapping):
             value = self._get_direct(m, k, key)
             if value is not _MISSING:
                 return value
-        where, blobs = self._call(m, O.GET, ([k],))
+        _, blobs = self._call(m, O.GET, ([k],))
         if not blobs:
             raise DDictKeyError(key)
         return decode_value(blobs[0])

@@ -37,7 +37,7 @@ class _IOVec(ctypes.Structure):
 
 
 class Counters:
-    """What this process's direct reads did (tests and ``DDict.stats`` read it)."""
+    """What this process's direct reads did (for tests and diagnosis)."""
 
     reads = 0  # values copied straight from a manager
     retries = 0  # copies dropped because the manager may have freed the blob meanwhile

@@ -17,18 +17,15 @@ import socket
 import struct
 from typing import Any, Callable, Optional, Sequence, Union
 
-from ..sync import serialize
+from ..sync import rma, serialize
 from ..sync import universe as U
 from ..sync.queues import FAST_BYTES, RPOS, WPOS, _as_bytes, _expired, _HolderWatch, _Ring
 
 Piece = Union[bytes, bytearray, memoryview]
 Stalled = Optional[Callable[[], None]]
 
-# How long a DDict party spins (yielding the core to anyone runnable) before it
-# starts to sleep, while an answer or the next request is likely to come soon:
-# a client waiting for its reply, a manager that has just answered. A sleep on
-# a VM overshoots by 50-100 us, more than a whole small request takes.
 def _env_number(name: str, default: str) -> float:
+    """A non-negative number from the environment; a malformed one is an error naming the variable."""
     raw = os.environ.get(name, default)
     try:
         value = float(raw)
@@ -39,6 +36,10 @@ def _env_number(name: str, default: str) -> float:
     return value
 
 
+# How long a DDict party spins (yielding the core to anyone runnable) before it
+# starts to sleep, while an answer or the next request is likely to come soon:
+# a client waiting for its reply, a manager that has just answered. A sleep on
+# a VM overshoots by 50-100 us, more than a whole small request takes.
 RPC_SPIN = _env_number("MPIGROUP_DDICT_SPIN_US", "2000") * 1e-6
 
 _COUNT = struct.Struct("<QII")
@@ -149,8 +150,6 @@ class Channel(_Ring):
 
     def exists(self) -> bool:
         """False once the channel was destroyed (by any process): one atomic read."""
-        from ..sync import rma
-
         uni = U.current()
         with uni.lock:
             return rma.load(uni, self._offset + rma.GENERATION * rma.WORD) == self._generation
@@ -217,15 +216,11 @@ class RequestChannel(Channel):
     _words = 9
 
     def epoch(self) -> int:
-        from ..sync import rma
-
         uni = U.current()
         with uni.lock:
             return rma.load(uni, self._word(EPOCH))
 
     def set_epoch(self, value: int) -> None:
-        from ..sync import rma
-
         uni = U.current()
         with uni.lock:
             rma.store(uni, self._word(EPOCH), value)
