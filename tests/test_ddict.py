@@ -83,10 +83,21 @@ def bump(args):
         h.fetch_add("counter", 1)
     return socket.gethostname(), os.getpid()
 
-with Pool(3) as pool:
-    who = pool.map(bump, [(d, 200)] * 3)
+def bump_and_sign(h, n, i):
+    bump((h, n))
+    h[f"writer-{i}"] = os.getpid()
+
+with Pool(3) as pool:  # handles work in pool workers (how many workers take part is up to the pool)
+    pool.map(bump, [(d, 100)] * 3)
+writers = [Process(bump_and_sign, args=(d, 100, i)) for i in range(3)]  # three writers at once, for sure
+for p in writers:
+    p.start()
+for p in writers:
+    p.join(120)
 assert d["counter"] == 600, d["counter"]
-print("FETCH-ADD", d["counter"], len({pid for _, pid in who}))
+print("FETCH-ADD", d["counter"], len({d[f"writer-{i}"] for i in range(3)}))
+for i in range(3):
+    del d[f"writer-{i}"]
 
 # wait_for: a process spawned later writes the key
 def late_writer(h):
