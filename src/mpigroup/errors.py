@@ -20,6 +20,14 @@ class RuntimeNotStarted(MPIGroupError, RuntimeError):
     """The process is not part of an mpigroup runtime."""
 
 
+class RuntimeStartError(MPIGroupError, RuntimeError):
+    """The runtime cannot start with these initial ranks (the message says why)."""
+
+
+class HostLost(MPIGroupError, RuntimeError):
+    """A host of the allocation stopped answering; its processes count as lost."""
+
+
 class ProcessGroupError(MPIGroupError, RuntimeError):
     """A member of a ProcessGroup failed, or the group was used wrongly."""
 

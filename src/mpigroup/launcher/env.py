@@ -45,7 +45,9 @@ MPI_DEFAULTS: list[tuple[str, str, str]] = [
     # Spawning workers may exceed the slot count on a node.
     ("OMPI_MCA_rmaps_base_oversubscribe", "1", "allow more processes than slots"),
     # Same for PRRTE's mapper, which decides where spawned ranks go.
-    ("PRTE_MCA_rmaps_default_mapping_policy", ":oversubscribe", "let PRRTE map past the slot count"),
+    ("PRTE_MCA_rmaps_default_mapping_policy", "slot:oversubscribe",
+     "let PRRTE map past the slot count; by slot, so initial ranks fill each host's slots in turn "
+     "(\":oversubscribe\" alone put every rank on the first host)"),
     # Idle ranks yield the CPU instead of busy-polling, so oversubscription works.
     ("OMPI_MCA_mpi_yield_when_idle", "1", "idle ranks yield the CPU when oversubscribed"),
     # ULFM fault tolerance: a dead worker is reported instead of killing the job.

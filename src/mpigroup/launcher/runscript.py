@@ -103,11 +103,12 @@ def _raise_terminated(signum, _frame) -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     kind, what, prog_argv = parse(argv)
+    from ..errors import MPIGroupError
     from ..runtime import context
 
     try:
         ctx = context.bootstrap_initial()
-    except ValueError as exc:  # e.g. a malformed MPIGROUP_GPUS
+    except (ValueError, MPIGroupError) as exc:  # e.g. a malformed MPIGROUP_GPUS, two nodes with one name
         print(f"mpigroup: {exc}", file=sys.stderr)
         return 2
     # mpiexec answers Ctrl-C with SIGTERM to every rank, then SIGKILL: clean up
@@ -146,12 +147,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         context.shutdown_head(patience, urgent=urgent)
     # The agents were told to stop; the head's own exit status is what
     # mpiexec reports (spawned ranks always leave their shims with 0).
+    if context.LOST_HOSTS:
+        # MPI_Finalize would wait for the agents of the lost hosts forever
+        _exit_without_mpi_finalize(code, alone_only=False)
     if "mpigroup.sync.universe" in sys.modules:
         _exit_without_mpi_finalize(code)
     return code
 
 
-def _exit_without_mpi_finalize(code: int) -> None:
+def _exit_without_mpi_finalize(code: int, alone_only: bool = True) -> None:
     """Leave like a worker (PMIx_Finalize, then _exit) once shared objects were used.
 
     After ULFM shrinks, Open MPI 5.0.11's MPI_Finalize sometimes aborts on a
@@ -164,7 +168,7 @@ def _exit_without_mpi_finalize(code: int) -> None:
 
     from ..worker.main import _leave_pmix
 
-    if MPI.COMM_WORLD.Get_size() != 1:
+    if alone_only and MPI.COMM_WORLD.Get_size() != 1:
         return
     sys.stdout.flush()
     sys.stderr.flush()

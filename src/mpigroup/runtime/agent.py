@@ -1,21 +1,45 @@
 """Node agent: the initial ranks other than the head.
 
-The leader agent of each host other than the head's (one per host, chosen
-at bootstrap) forwards exit statuses
-and pids written by the shims on its node, and delivers signals to processes
-there. Every agent waits for "shutdown" with a sleeping poll (cap 50 ms), so
-idle agents cost almost no CPU.
+The leader agent of each host other than the head's (one per host, chosen at
+bootstrap):
+
+* starts the Python workers the head places on its host, as its own child
+  processes (``launch``), and relays their frames to and from the head over
+  ``COMM_WORLD`` (:mod:`.relay` says why workers on other hosts never use a
+  dynamic MPI connection);
+* reports their pids and exit statuses (it is their parent, so the status is
+  the kernel's, never a guess), and the statuses the launch shims of PMI
+  ranks write on its node;
+* delivers signals to processes of its node (a pid means nothing elsewhere);
+* sends a heartbeat every second, so the head can tell a lost host from a
+  quiet one.
+
+Every agent waits with a sleeping poll (cap 50 ms, 5 ms while it has workers),
+so idle agents cost almost no CPU. Workers die with their agent
+(``PR_SET_PDEATHSIG``), so a lost agent never leaves processes behind.
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import secrets
+import signal
+import subprocess
 import sys
+import threading
 import time
+import uuid
+from multiprocessing.connection import Connection, Listener, wait
+from typing import Optional
 
 from mpi4py import MPI
 
 from . import protocol as P
+from . import relay
 from .shim import collect_status_files
+
+HEARTBEAT_S = 1.0
+_SCRUB_PREFIXES = ("PMIX_", "PMI_", "OMPI_", "PRTE_")  # this agent's MPI identity
 
 
 def _forward_status_files(world, status_dir: str) -> bool:
@@ -34,41 +58,209 @@ def _leave(reason: str, run_dir: str) -> None:
     os._exit(1)
 
 
-def run_agent(run_dir: str, is_leader: bool, head_pid=None) -> int:
+def _die_with_parent() -> None:
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class _Worker:
+    def __init__(self, set_key: str, rank: int, proc: Optional[subprocess.Popen], boot: bytes) -> None:
+        self.set_key, self.rank, self.proc = set_key, rank, proc
+        self.pending = [boot]  # frames for the worker until it connects
+        self.conn: Optional[Connection] = None
+
+
+class NodeAgent:
+    """What the leader agent of a host runs; see the module docstring."""
+
+    def __init__(self, world, run_dir: str, node: str) -> None:
+        self.world = world
+        self.run_dir = run_dir
+        self.node = node
+        self.address = f"\0mpigroup-agent-{uuid.uuid4().hex}"  # abstract: no file, no path limit
+        self.key = secrets.token_bytes(32)
+        self.listener = Listener(self.address, family="AF_UNIX", authkey=self.key)
+        self.workers: dict[tuple[str, int], _Worker] = {}
+        self._accepted: list[Connection] = []
+        self._accept_lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        threading.Thread(target=self._accept_loop, name="mpigroup-agent-accept", daemon=True).start()
+
+    # ------------------------------------------------------------ sockets
+    def _accept_loop(self) -> None:
+        while True:
+            try:
+                conn = self.listener.accept()
+            except (OSError, EOFError):
+                continue  # a client that failed authentication or went away
+            with self._accept_lock:
+                self._accepted.append(conn)
+            os.write(self._wake_w, b"x")
+
+    def _take_accepted(self) -> bool:
+        with self._accept_lock:
+            fresh, self._accepted = self._accepted, []
+        for conn in fresh:
+            try:
+                set_key, rank = relay.decode_hello(conn.recv_bytes())
+            except (EOFError, OSError, ValueError):
+                conn.close()
+                continue
+            worker = self.workers.get((set_key, rank))
+            if worker is None:
+                conn.close()
+                continue
+            worker.conn = conn
+            for frame in worker.pending:
+                self._to_worker(worker, frame)
+            worker.pending = []
+        return bool(fresh)
+
+    def _to_worker(self, worker: _Worker, frame: bytes) -> None:
+        if worker.conn is None:
+            worker.pending.append(frame)
+            return
+        try:
+            worker.conn.send_bytes(frame)
+        except OSError:
+            pass  # it died; its exit status follows
+
+    def _from_worker(self, worker: _Worker) -> bool:
+        """Forward what the worker sent; False at end of file."""
+        assert worker.conn is not None
+        try:
+            while worker.conn.poll(0):
+                frame = worker.conn.recv_bytes()
+                self.world.send(("frame", worker.set_key, worker.rank, frame), dest=0, tag=P.TAG_AGENT)
+        except (EOFError, OSError):
+            worker.conn.close()
+            worker.conn = None
+            return False
+        return True
+
+    # ------------------------------------------------------------ workers
+    def launch(self, set_key: str, entries: list, env_base: dict) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB_PREFIXES)}
+        env.update(env_base)
+        env.update({"MPIGROUP_NODE": self.node, relay.ENV_SOCKET: "@" + self.address[1:],
+                    relay.ENV_KEY: self.key.hex()})
+        for rank, boot in entries:
+            worker = _Worker(set_key, rank, None, boot)
+            self.workers[(set_key, rank)] = worker
+            try:
+                worker.proc = subprocess.Popen(
+                    [sys.executable, "-m", "mpigroup.worker", "--agent", set_key, str(rank)],
+                    env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            except OSError as exc:
+                del self.workers[(set_key, rank)]
+                self.world.send(("exited", set_key, rank, 127, [type(exc).__name__, str(exc), ""]),
+                                dest=0, tag=P.TAG_AGENT)
+                continue
+            self.world.send(("pid", set_key, rank, worker.proc.pid), dest=0, tag=P.TAG_AGENT)
+
+    def reap(self) -> bool:
+        """Report workers that exited, after forwarding everything they sent."""
+        busy = False
+        for key, worker in list(self.workers.items()):
+            if worker.proc is None or worker.proc.poll() is None:
+                continue
+            if worker.conn is not None:
+                worker.conn.poll(0.2)  # the kernel closed it: read to end of file
+                while self._from_worker(worker):
+                    if not worker.conn.poll(0.2):
+                        break
+            code = worker.proc.returncode
+            raw = 128 - code if code < 0 else code
+            self.world.send(("exited", worker.set_key, worker.rank, raw, None), dest=0, tag=P.TAG_AGENT)
+            del self.workers[key]
+            busy = True
+        return busy
+
+    def kill_all(self) -> None:
+        for worker in self.workers.values():
+            if worker.proc is not None and worker.proc.poll() is None:
+                worker.proc.kill()
+
+    def wait_io(self, timeout: float) -> bool:
+        """Sleep until a worker writes, a worker connects, or ``timeout``."""
+        conns = [w.conn for w in self.workers.values() if w.conn is not None]
+        ready = wait(conns + [self._wake_r], timeout)
+        if self._wake_r in ready:
+            os.read(self._wake_r, 4096)
+        busy = self._take_accepted()
+        for worker in list(self.workers.values()):
+            if worker.conn is not None and worker.conn in ready:
+                self._from_worker(worker)
+                busy = True
+        return busy
+
+    def control(self, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "launch":
+            self.launch(msg[1], msg[2], msg[3])
+        elif kind == "frame":
+            worker = self.workers.get((msg[1], msg[2]))
+            if worker is not None:
+                self._to_worker(worker, msg[3])
+
+
+def run_agent(run_dir: str, is_leader: bool, head_pid=None, node: str = "") -> int:
     """Serve until "shutdown"; leave with status 1 if the head dies (never hang a job)."""
     world = MPI.COMM_WORLD
     status_dir = os.path.join(run_dir, "status")
+    agent = NodeAgent(world, run_dir, node) if is_leader else None
     backoff = P.Backoff(initial=1e-3, maximum=50e-3)
     next_check = time.monotonic() + 1.0
+    next_beat = 0.0
     try:
         while True:
             busy = False
-            if time.monotonic() >= next_check:
+            now = time.monotonic()
+            if now >= next_check:
                 # on another host (head_pid None) a dead head shows up as an MPI error instead
                 if head_pid is not None and not P.pid_alive(head_pid):
                     _leave("the head is gone", run_dir)
-                next_check = time.monotonic() + 1.0
+                next_check = now + 1.0
+            if agent is not None and now >= next_beat:
+                world.send(("alive",), dest=0, tag=P.TAG_AGENT)
+                next_beat = now + HEARTBEAT_S
             try:
-                has_control = world.Iprobe(0, P.TAG_CONTROL)
+                while world.Iprobe(0, P.TAG_CONTROL):
+                    msg = world.recv(source=0, tag=P.TAG_CONTROL)
+                    busy = True
+                    if msg[0] == "shutdown":
+                        return 0
+                    if msg[0] == "signal":
+                        try:
+                            os.kill(msg[1], msg[2])
+                        except ProcessLookupError:
+                            pass
+                    elif agent is not None:
+                        agent.control(msg)
             except MPI.Exception as exc:  # ULFM: the head failed
+                if agent is not None:
+                    agent.kill_all()
                 _leave(f"lost the head ({exc.Get_error_string()})", run_dir)
-            if has_control:
-                msg = world.recv(source=0, tag=P.TAG_CONTROL)
-                busy = True
-                if msg[0] == "shutdown":
-                    return 0
-                if msg[0] == "signal":
-                    try:
-                        os.kill(msg[1], msg[2])
-                    except ProcessLookupError:
-                        pass
-            if is_leader:
+            if agent is not None:
                 busy |= _forward_status_files(world, status_dir)
+                busy |= agent.reap()
             if busy:
                 backoff.reset()
+            if agent is not None and agent.workers:
+                backoff.maximum = 5e-3
+                if agent.wait_io(backoff.current):
+                    backoff.reset()
+                else:
+                    backoff.current = min(backoff.maximum, backoff.current * backoff.factor)
             else:
-                backoff.sleep()
+                backoff.maximum = 50e-3
+                if agent is not None:
+                    agent.wait_io(backoff.current)
+                    backoff.current = min(backoff.maximum, backoff.current * backoff.factor)
+                else:
+                    backoff.sleep()
     finally:
+        if agent is not None:
+            agent.kill_all()
         if is_leader:
             from .context import remove_run_dir
 

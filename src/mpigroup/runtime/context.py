@@ -19,13 +19,12 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import socket
 import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..errors import RuntimeNotStarted
+from ..errors import RuntimeNotStarted, RuntimeStartError
 from ..topology import Allocation, NodeDesc
 
 
@@ -39,9 +38,11 @@ class RuntimeContext:
     puid: int = 0  # 0 for the head and agents
     head: Any = None  # Head instance on the head
     run_dirs: dict = None  # hostname -> that node's run directory
+    relayed: bool = False  # a worker on another host than the head, talking through its node agent
 
 
 _ctx: Optional[RuntimeContext] = None
+LOST_HOSTS: dict = {}  # hosts the head lost during the run (filled at shutdown)
 _lock = threading.Lock()
 
 # Captured at import, before MPI_Init can add variables of its own.
@@ -151,7 +152,7 @@ def bootstrap_initial() -> RuntimeContext:
     prepare_mpi_environment()
     from mpi4py import MPI
 
-    from .nodeinfo import local_node
+    from .nodeinfo import local_node, node_identity, node_name
 
     if under_mpiexec and not isolated and MPI.COMM_WORLD.Get_rank() == 0:
         print(
@@ -162,25 +163,18 @@ def bootstrap_initial() -> RuntimeContext:
         )
     world = MPI.COMM_WORLD
     rank = world.Get_rank()
-    reports = world.gather((local_node(0), _run_base()), root=0)
+    reports = world.gather((local_node(0), _run_base(), node_identity()), root=0)
     payload = None
     if rank == 0:
-        hosts: dict[str, NodeDesc] = {}
-        leaders: dict[int, str] = {}
-        bases: dict[str, str] = {}
-        for wrank, (node, base) in enumerate(reports):
-            bases.setdefault(node.hostname, base)
-            if node.hostname not in hosts:
-                hosts[node.hostname] = NodeDesc(
-                    len(hosts), node.hostname, node.cpus, node.gpus, node.gpu_vendor, node.physical_mem
-                )
-                if wrank != 0:
-                    leaders[wrank] = node.hostname
-        name = os.path.basename(_new_run_dir())  # same name on every node, under each node's base
-        run_dirs = {host: os.path.join(base, name) for host, base in bases.items()}
-        payload = (Allocation.of(list(hosts.values())), run_dirs, leaders, (socket.gethostname(), os.getpid()))
-    allocation, run_dirs, leaders, head_at = world.bcast(payload, root=0)
-    hostname = socket.gethostname()
+        try:
+            payload = _plan_nodes(reports)
+        except RuntimeStartError as exc:
+            payload = exc
+    payload = world.bcast(payload, root=0)
+    if isinstance(payload, RuntimeStartError):
+        raise payload
+    allocation, run_dirs, leaders, head_at = payload
+    hostname = node_name()
     if rank == 0:
         return _install_head(world, allocation, run_dirs, leaders, hostname)
     run_dir = run_dirs[hostname]
@@ -190,14 +184,50 @@ def bootstrap_initial() -> RuntimeContext:
     return _ctx
 
 
-def install_worker(parent, boot) -> RuntimeContext:
+def _plan_nodes(reports: list) -> tuple:
+    """On the head: the allocation, run directories and leader agents from every rank's report.
+
+    Nodes are told apart by the launcher's name for them. Two ranks that give
+    one name from different machines (or namespace hosts) cannot be placed
+    apart with that name, so the run refuses to start and says why.
+    """
+    from .nodeinfo import node_name
+
+    hosts: dict[str, NodeDesc] = {}
+    identities: dict[str, str] = {}
+    leaders: dict[int, str] = {}
+    bases: dict[str, str] = {}
+    for wrank, (node, base, identity) in enumerate(reports):
+        seen = identities.setdefault(node.hostname, identity)
+        if seen != identity:
+            raise RuntimeStartError(
+                f"initial ranks 0..{len(reports) - 1} include two different nodes that both call "
+                f"themselves {node.hostname!r} (rank {wrank} and an earlier one). mpigroup places "
+                "processes by node name, so it cannot tell them apart. Launch with Open MPI's "
+                "mpiexec (it names each node as in its host list, PMIX_HOSTNAME), or set "
+                "MPIGROUP_NODE to a distinct name on each node.")
+        bases.setdefault(node.hostname, base)
+        if node.hostname not in hosts:
+            hosts[node.hostname] = NodeDesc(
+                len(hosts), node.hostname, node.cpus, node.gpus, node.gpu_vendor, node.physical_mem
+            )
+            if wrank != 0:
+                leaders[wrank] = node.hostname
+    name = os.path.basename(_new_run_dir())  # same name on every node, under each node's base
+    run_dirs = {host: os.path.join(base, name) for host, base in bases.items()}
+    return Allocation.of(list(hosts.values())), run_dirs, leaders, (node_name(), os.getpid())
+
+
+def install_worker(parent, boot, relayed: bool = False) -> RuntimeContext:
     """Called by a spawned rank after receiving its BootPayload."""
     global _ctx
     from .api import RemoteHeadAPI
+    from .nodeinfo import node_name
 
     _ctx = RuntimeContext(
-        "worker", RemoteHeadAPI(parent, 0), boot.allocation, socket.gethostname(), boot.run_dir, boot.member.puid,
-        run_dirs=boot.run_dirs,
+        "worker", RemoteHeadAPI(parent, 0), boot.allocation, boot.node or node_name(), boot.run_dir,
+        boot.member.puid,
+        run_dirs=boot.run_dirs, relayed=relayed,
     )
     return _ctx
 
@@ -306,6 +336,7 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
             os._exit(1)
         head.stop_agents()
         head.free_sets()
+        LOST_HOSTS.update(head.lost_hosts)
 
 
 def agent_main() -> int:
@@ -315,4 +346,4 @@ def agent_main() -> int:
     ctx = _ctx
     assert ctx is not None and ctx.role == "agent"
     is_leader, (head_host, head_pid) = ctx.head
-    return run_agent(ctx.run_dir, is_leader, head_pid if head_host == ctx.hostname else None)
+    return run_agent(ctx.run_dir, is_leader, head_pid if head_host == ctx.hostname else None, ctx.hostname)

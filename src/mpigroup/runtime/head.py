@@ -35,8 +35,12 @@ from typing import Any, Optional
 from mpi4py import MPI
 
 from ..topology import Allocation
+from ..errors import HostLost, MPIGroupError
 from . import protocol as P
+from . import relay
 from .shim import collect_status_files, decode_status
+
+HOST_TIMEOUT_S = 5.0  # no heartbeat from a host's agent for this long: the host is lost
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -61,6 +65,7 @@ class MemberRecord:
     exitcode: Optional[int] = None
     error: Optional[tuple] = None  # (type, message, traceback) from FINISHED
     reported: bool = False  # FINISHED received
+    agent: Optional[int] = None  # world rank of the node agent that relays it (other hosts)
     pending_signals: list = field(default_factory=list)  # sent before the pid was known
     stdout: list = field(default_factory=list)
     stderr: list = field(default_factory=list)
@@ -80,8 +85,20 @@ class MemberRecord:
 @dataclass
 class SpawnSet:
     set_key: str
-    intercomm: Optional[Any]  # None for sets the head did not spawn itself
+    intercomm: Optional[Any]  # the members on the head's node (None once freed, or if none)
     members: list  # MemberRecord by rank
+    foreign: bool = False  # spawned by another process (a PMI proxy): known by status files only
+
+
+class _RelayReply:
+    """Answers a relayed worker through its node agent, shaped like a communicator."""
+
+    def __init__(self, world, agent: int, set_key: str) -> None:
+        self.world, self.agent, self.set_key = world, agent, set_key
+
+    def send(self, obj: Any, dest: int, tag: int) -> None:
+        self.world.send(("frame", self.set_key, dest, relay.encode(tag, obj)), dest=self.agent,
+                        tag=P.TAG_CONTROL)
 
 
 class Head:
@@ -112,6 +129,10 @@ class Head:
         self.out_dir = os.path.join(run_dir, "out")
         os.makedirs(self.out_dir, exist_ok=True)
         self._tail_offsets: dict[str, int] = {}
+        started = time.monotonic()
+        self._agent_seen = {wrank: started for wrank in agent_hosts}  # last heartbeat
+        self.lost_hosts: dict[str, str] = {}  # host -> why
+        self.host_timeout = _host_timeout()
         from .context import forward_output_through_head
 
         self._relay_files = forward_output_through_head()  # only singleton runs write to out/
@@ -139,36 +160,74 @@ class Head:
             spec.forward_output = forward_output_through_head()
 
         set_key = self.new_set_key()
+        here = [i for i, h in enumerate(hosts) if h == self.hostname]
+        remote: dict[str, list[int]] = {}
+        for i, h in enumerate(hosts):
+            if h != self.hostname:
+                remote.setdefault(h, []).append(i)
+        agents = {h: self._agent_for(h) for h in remote}
+        if remote and join_universe:
+            raise MPIGroupError(
+                f"shared objects (Queue, Event, locks, Pool, DDict) cannot be used yet by processes on "
+                f"other hosts than the head's ({self.hostname}); these members were placed on "
+                f"{', '.join(sorted(remote))}")
+        ic, order = None, []
         with self._spawn_lock:
             if self.closing:
                 raise RuntimeError("the mpigroup runtime is shutting down: no new processes")
-            ic, order = spawn_python_set(self, set_key, members, hosts)
+            if here:
+                ic, local_order = spawn_python_set(self, set_key, [members[i] for i in here],
+                                                   [hosts[i] for i in here])
+                order = [here[i] for i in local_order]
+        relayed = [(h, i) for h, idxs in remote.items() for i in idxs]
         records = []
         with self._lock:
-            for rank, idx in enumerate(order):
+            for rank, idx in enumerate(order + [i for _, i in relayed]):
                 spec = members[idx]
-                rec = MemberRecord(spec.puid, set_key, rank, hosts[idx], state="running")
+                rec = MemberRecord(spec.puid, set_key, rank, hosts[idx], state="running",
+                                   agent=agents.get(hosts[idx]))
                 self.members[spec.puid] = rec
                 records.append(rec)
             self.sets[set_key] = SpawnSet(set_key, ic, records)
             self.changed.notify_all()
-        # Non-blocking sends to all ranks at once: a first message to a spawned
-        # rank needs its TCP handshake, which each rank drives while it polls,
-        # so sending one by one would add those waits up.
         port = None
         if join_universe:
             from ..sync.universe import head_service
 
             port = head_service().request_join([members[idx].puid for idx in order])
-        requests = []
-        for rank, idx in enumerate(order):
-            boot = P.BootPayload(members[idx], self.allocation, self.hostname, os.getpid(),
-                                 self.run_dirs.get(hosts[idx], self.run_dir), self.run_dirs, port)
-            requests.append(ic.isend(boot, dest=rank, tag=P.TAG_BOOT))
+
+        def boot_for(idx: int) -> P.BootPayload:
+            return P.BootPayload(members[idx], self.allocation, self.hostname, os.getpid(),
+                                 self.run_dirs.get(hosts[idx], self.run_dir), self.run_dirs, port,
+                                 node=hosts[idx])
+
+        if relayed:
+            from .spawn import forwarded_env
+
+            env = forwarded_env()
+            launches: dict[str, list] = {}
+            for rank, (host, idx) in enumerate(relayed, start=len(order)):
+                launches.setdefault(host, []).append((rank, relay.encode(P.TAG_BOOT, boot_for(idx))))
+            for host, entries in launches.items():
+                self.world.send(("launch", set_key, entries, env), dest=agents[host], tag=P.TAG_CONTROL)
+        # Non-blocking sends to all ranks at once: a first message to a spawned
+        # rank needs its TCP handshake, which each rank drives while it polls,
+        # so sending one by one would add those waits up.
+        requests = [ic.isend(boot_for(idx), dest=rank, tag=P.TAG_BOOT) for rank, idx in enumerate(order)]
         backoff = P.Backoff(maximum=1e-3)
-        while not MPI.Request.Testall(requests):
+        while requests and not MPI.Request.Testall(requests):
             backoff.sleep()
         return [m.puid for m in members]
+
+    def _agent_for(self, host: str) -> int:
+        """World rank of the agent that starts processes on ``host`` (raises if there is none)."""
+        if host in self.lost_hosts:
+            raise HostLost(f"host {host!r} was lost earlier in this run: {self.lost_hosts[host]}")
+        for wrank, whost in self.agent_hosts.items():
+            if whost == host:
+                return wrank
+        raise MPIGroupError(f"no mpigroup agent runs on host {host!r}: start one initial rank per node "
+                            f"(hosts with agents: {sorted(set(self.agent_hosts.values())) or 'none'})")
 
     def register_foreign_set(self, set_key: str, puids: list[int], hosts: list[str]) -> None:
         """Track ranks spawned by another process (the PMI proxy) by their status files."""
@@ -176,7 +235,7 @@ class Head:
             records = [MemberRecord(p, set_key, r, h, state="running") for r, (p, h) in enumerate(zip(puids, hosts))]
             for rec in records:
                 self.members[rec.puid] = rec
-            self.sets[set_key] = SpawnSet(set_key, None, records)
+            self.sets[set_key] = SpawnSet(set_key, None, records, foreign=True)
             self.changed.notify_all()
 
     def abandon(self, puids: list[int], exitcode: int) -> None:
@@ -235,6 +294,8 @@ class Head:
             self._deliver_signal(rec.host, pid, signum)
 
     def _deliver_signal(self, host: str, pid: int, signum: int) -> None:
+        if host in self.lost_hosts:
+            return
         if host == self.hostname:
             try:
                 os.kill(pid, signum)
@@ -282,29 +343,91 @@ class Head:
         busy |= self._scan_status_files()
         if time.monotonic() >= self._next_liveness:
             self._check_liveness()
+            self._check_hosts()
             self._next_liveness = time.monotonic() + 0.5
         return busy
 
     def _poll_world(self, status: MPI.Status) -> bool:
+        """Messages from the agents, one source at a time (a failed agent must not stop the rest)."""
         world = self.world
         busy = False
-        while world.Get_size() > 1 and world.Iprobe(MPI.ANY_SOURCE, MPI.ANY_TAG, status):
-            src, tag = status.Get_source(), status.Get_tag()
-            msg = world.recv(source=src, tag=tag)
-            busy = True
-            if tag == P.TAG_AGENT and msg[0] == "exited":
-                self._mark_exited(msg[1], msg[2], msg[3], msg[4])
-            elif tag == P.TAG_AGENT and msg[0] == "pid":
-                self._set_pid(msg[1], msg[2], msg[3])
-            elif tag == P.TAG_REQUEST:
-                self._answer(world, src, msg)
+        for src in range(1, world.Get_size()):
+            if self._is_lost_rank(src):
+                continue
+            try:
+                while world.Iprobe(src, MPI.ANY_TAG, status):
+                    tag = status.Get_tag()
+                    msg = world.recv(source=src, tag=tag)
+                    busy = True
+                    if tag == P.TAG_AGENT:
+                        self._on_agent(src, msg)
+                    elif tag == P.TAG_REQUEST:
+                        self._answer(world, src, msg)
+            except MPI.Exception as exc:  # ULFM: that agent's process failed
+                host = self.agent_hosts.get(src)
+                if host is not None:
+                    self._lose_host(host, f"its agent (world rank {src}) failed: {exc.Get_error_string()}")
         return busy
+
+    def _on_agent(self, src: int, msg: tuple) -> None:
+        kind = msg[0]
+        if src in self._agent_seen:
+            self._agent_seen[src] = time.monotonic()
+        if kind == "frame":
+            self._on_relayed(src, msg[1], msg[2], msg[3])
+        elif kind == "exited":
+            self._mark_exited(msg[1], msg[2], msg[3], msg[4])
+        elif kind == "pid":
+            self._set_pid(msg[1], msg[2], msg[3])
+
+    def _on_relayed(self, agent: int, set_key: str, rank: int, frame: bytes) -> None:
+        with self._lock:
+            sset = self.sets.get(set_key)
+            rec = sset.members[rank] if sset is not None and rank < len(sset.members) else None
+        if rec is None:
+            return
+        tag, obj = relay.decode(frame)
+        if tag == P.TAG_EVENT:
+            self._on_event(rec, obj)
+        elif tag == P.TAG_REQUEST:
+            self._answer(_RelayReply(self.world, agent, set_key), rank, obj)
+
+    def _is_lost_rank(self, wrank: int) -> bool:
+        host = self.agent_hosts.get(wrank)
+        return host is not None and host in self.lost_hosts
+
+    def _check_hosts(self) -> None:
+        """A host whose agent sent no heartbeat for ``host_timeout`` seconds is lost."""
+        now = time.monotonic()
+        for wrank, seen in list(self._agent_seen.items()):
+            host = self.agent_hosts[wrank]
+            if host not in self.lost_hosts and now - seen > self.host_timeout:
+                self._lose_host(host, f"no heartbeat from its agent for {now - seen:.1f} s")
+
+    def _lose_host(self, host: str, why: str) -> None:
+        """Every member on a lost host is reported exited (-9, HostLost); the run goes on."""
+        import logging
+
+        with self._lock:
+            if host in self.lost_hosts:
+                return
+            self.lost_hosts[host] = why
+            for rec in self.members.values():
+                if rec.host == host and rec.state != "exited":
+                    rec.state, rec.reported = "exited", True
+                    if rec.exitcode is None:
+                        rec.exitcode = -signal.SIGKILL
+                    if rec.error is None:
+                        rec.error = ("HostLost", f"host {host!r} was lost: {why}", "")
+            self.changed.notify_all()
+        logging.getLogger("mpigroup.runtime").warning("mpigroup: host %r lost: %s", host, why)
 
     def _poll_sets(self, status: MPI.Status) -> bool:
         busy = False
         with self._lock:
             live = [(s, rec) for s in self.sets.values() if s.intercomm is not None
-                    for rec in s.members if rec.state != "exited" or not rec.reported]
+                    for rec in s.members
+                    if rec.agent is None and (rec.state != "exited" or not rec.reported)]
         for sset, rec in live:
             ic = sset.intercomm
             try:
@@ -423,27 +546,28 @@ class Head:
             if sset is None or rank >= len(sset.members):
                 return
             rec = sset.members[rank]
-            if sset.intercomm is None:
+            if sset.foreign:
                 self._tail_output_files(only=f"{set_key}.{rank}.")
             if rec.exitcode is None:
                 rec.exitcode = decode_status(raw)
             if error and rec.error is None:
                 rec.error = tuple(error)
             rec.state = "exited"
-            if sset.intercomm is None and rec.exitcode != 0:
+            if sset.foreign and rec.exitcode != 0:
                 # a PMI world behaves like an mpiexec job: one failed rank ends
                 # it (its peers would otherwise wait in MPI forever)
                 rest = [m.puid for m in sset.members if m.state != "exited"]
                 if rest:
                     self.signal(rest, signal.SIGKILL)
-            if sset.intercomm is None:
+            if sset.foreign:
                 rec.reported = True
             self._free_if_done(sset)
             self.changed.notify_all()
 
     def _free_if_done(self, sset: SpawnSet) -> None:
         """Free a set's intercommunicator once every member exited and reported (lock held)."""
-        if sset.intercomm is not None and all(m.state == "exited" and m.reported for m in sset.members):
+        if sset.intercomm is not None and all(m.state == "exited" and m.reported for m in sset.members
+                                              if m.agent is None):
             try:
                 sset.intercomm.Free()
             except MPI.Exception:
@@ -454,7 +578,8 @@ class Head:
     def stop_agents(self) -> None:
         """Tell every other initial rank to leave its agent loop."""
         for wrank in range(1, self.world.Get_size()):
-            self.world.send(("shutdown",), dest=wrank, tag=P.TAG_CONTROL)
+            if not self._is_lost_rank(wrank):
+                self.world.send(("shutdown",), dest=wrank, tag=P.TAG_CONTROL)
 
     def free_sets(self) -> None:
         with self._lock:
@@ -492,3 +617,16 @@ class Head:
             while self.live_puids() and time.monotonic() < deadline:
                 self.wait_change(0.05)
         return self.live_puids()
+
+
+def _host_timeout() -> float:
+    raw = os.environ.get("MPIGROUP_HOST_TIMEOUT", "")
+    if not raw.strip():
+        return HOST_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"MPIGROUP_HOST_TIMEOUT={raw!r}: expected seconds > 0 (default {HOST_TIMEOUT_S})")
+    return value

@@ -119,12 +119,40 @@ def physical_memory() -> int:
         return 0
 
 
+def node_name() -> str:
+    """The name of this node as the MPI launcher knows it.
+
+    Spawn ``host`` keys, host policies and telemetry tags must use the
+    launcher's name, which is not always the hostname: a Slurm ``NodeName``
+    can differ from its ``NodeHostname``, and two nodes may report one
+    hostname. Order: ``MPIGROUP_NODE`` (set by the runtime in every process it
+    starts), PRRTE's ``PMIX_HOSTNAME``, then ``gethostname()``.
+    """
+    return (os.environ.get("MPIGROUP_NODE") or os.environ.get("PMIX_HOSTNAME")
+            or socket.gethostname())
+
+
+def node_identity() -> str:
+    """What tells this machine (or namespace host) from another with the same name.
+
+    The boot id differs between machines; the network and PID namespaces
+    differ between containers or namespace hosts on one machine.
+    """
+    parts = [_read("/proc/sys/kernel/random/boot_id") or ""]
+    for ns in ("net", "pid", "uts"):
+        try:
+            parts.append(os.readlink(f"/proc/self/ns/{ns}"))
+        except OSError:
+            parts.append("")
+    return "|".join(p.strip() for p in parts)
+
+
 def local_node(host_id: int = 0) -> NodeDesc:
     """Describe the node this process runs on."""
     gpus, vendor = detect_gpus()
     return NodeDesc(
         host_id=host_id,
-        hostname=socket.gethostname(),
+        hostname=node_name(),
         cpus=tuple(usable_cpus()),
         gpus=tuple(gpus),
         gpu_vendor=vendor,

@@ -99,3 +99,4 @@ class BootPayload:
     run_dir: str  # this rank's node
     run_dirs: dict  # hostname -> run directory on that node
     universe_port: Optional[str] = None  # join the shared-object universe at boot (mpigroup.sync)
+    node: str = ""  # the launcher's name of the node this rank runs on

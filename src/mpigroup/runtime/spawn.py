@@ -27,17 +27,26 @@ def forwarded_env() -> dict[str, str]:
     from ..launcher.env import MPI_DEFAULTS
 
     names = {row[0] for row in MPI_DEFAULTS} | {"PYTHONPATH", "OPAL_PREFIX", "PATH"}
+    own = {"MPIGROUP_PUID", "MPIGROUP_NODE"}  # set per process
     return {
         k: v for k, v in os.environ.items()
-        if k in names or (k.startswith("MPIGROUP_") and k != "MPIGROUP_PUID")
+        if k in names or (k.startswith("MPIGROUP_") and k not in own)
     }
 
 
-def _info_for_host(host: str) -> MPI.Info:
+def _info_for_host(host: str, first: bool = True) -> MPI.Info:
+    """Spawn info of one command entry.
+
+    ``map_by`` and ``bind_to`` are directives for the whole job in PRRTE: set
+    on a second entry they conflict with the first ("Conflicting directives",
+    ``MPI_ERR_UNKNOWN``), even with the same value. So only the first entry
+    carries them.
+    """
     info = MPI.Info.Create()
     info.Set("host", host)
-    info.Set("map_by", ":OVERSUBSCRIBE")
-    info.Set("bind_to", "none")
+    if first:
+        info.Set("map_by", ":OVERSUBSCRIBE")
+        info.Set("bind_to", "none")
     return info
 
 
@@ -69,7 +78,7 @@ def spawn_python_set(head, set_key: str, members: Sequence[Any], hosts: Sequence
         [command for command, _ in commands],
         [argv for _, argv in commands],
         [len(idxs) for _, idxs in groups],
-        [_info_for_host(host) for host, _ in groups],
+        [_info_for_host(host, i == 0) for i, (host, _) in enumerate(groups)],
     )
     return ic, order
 
@@ -85,4 +94,4 @@ def spawn_exec_world(run_dirs: dict, set_key: str, entries, hosts: Sequence[str]
         command, argv = exec_rank_command(sys.executable, run_dirs[host], set_key, first, encoded)
         commands.append(command)
         argvs.append(argv)
-    return _spawn(commands, argvs, list(counts), [_info_for_host(h) for h in hosts])
+    return _spawn(commands, argvs, list(counts), [_info_for_host(h, i == 0) for i, h in enumerate(hosts)])

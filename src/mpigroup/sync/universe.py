@@ -287,6 +287,13 @@ def _join() -> Universe:
             _head_service = UniverseHead(_universe, ctx)
             _head_service.start()
             return _universe
+        if ctx.relayed:
+            from ..errors import MPIGroupError
+
+            raise MPIGroupError(
+                f"shared objects (Queue, Event, locks, Pool, DDict) cannot be used yet from a process "
+                f"on another host than the head ({ctx.hostname}); place the processes that use them "
+                "on the head's node")
         port = ctx.api.call("universe_join", puids=[ctx.puid], timeout=STEP_TIMEOUT)
         _universe = connect_newcomer(MPI.COMM_SELF, port)
         _universe.start_service(_remote_free)

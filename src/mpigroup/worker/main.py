@@ -36,19 +36,18 @@ def _apply_placement(member) -> None:
 
 def _head_gone(head_host: str, head_pid: int) -> bool:
     """True once the head, if it runs on this node, has disappeared."""
-    import socket
-
+    from ..runtime.nodeinfo import node_name
     from ..runtime.protocol import pid_alive
 
-    return head_host == socket.gethostname() and not pid_alive(head_pid)
+    return head_host == node_name() and not pid_alive(head_pid)
 
 
 def _watch_head(head_host: str, head_pid: int, on_lost) -> None:
     """Leave if the head process on this node is gone (never outlive a run)."""
-    import socket
+    from ..runtime.nodeinfo import node_name
 
-    if head_host != socket.gethostname():
-        return  # on another node the MPI launcher ends us with the job
+    if head_host != node_name():
+        return  # on another node we die with our agent (PR_SET_PDEATHSIG) or the launcher
 
     def loop() -> None:
         while True:
@@ -190,8 +189,20 @@ def _leave_pmix() -> None:
         return
 
 
-def run(run_dir: str, set_key: str, head_at: str = "") -> None:
-    from mpi4py import MPI  # first: the head's spawn waits for our MPI_Init
+def _connect(set_key: str, agent_rank: Optional[int]):
+    """The channel to the head: the parent intercommunicator, or the node agent's socket."""
+    if agent_rank is None:
+        from mpi4py import MPI  # first: the head's spawn waits for our MPI_Init
+
+        return MPI.Comm.Get_parent()
+    from ..runtime.relay import AgentChannel
+
+    return AgentChannel.connect(set_key, agent_rank)
+
+
+def run(run_dir: str, set_key: str, head_at: str = "", agent_rank: Optional[int] = None) -> None:
+    """Boot, run the target, report. ``agent_rank``: started by a node agent (no MPI)."""
+    parent = _connect(set_key, agent_rank)
 
     from ..runtime import context
     from ..runtime import protocol as P
@@ -200,7 +211,7 @@ def run(run_dir: str, set_key: str, head_at: str = "") -> None:
     # the sh shim starts us in the background, where SIGINT is ignored;
     # restore Python's default so stop() and Ctrl-C raise KeyboardInterrupt
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    parent = MPI.Comm.Get_parent()
+    relayed = agent_rank is not None
     rank = parent.Get_rank()
     backoff = P.Backoff(maximum=2e-3)  # short: the boot message follows the spawn at once
     deadline = time.monotonic() + 300
@@ -218,8 +229,8 @@ def run(run_dir: str, set_key: str, head_at: str = "") -> None:
         backoff.sleep()
     boot = parent.recv(source=0, tag=P.TAG_BOOT)
     member = boot.member
-    context.install_worker(parent, boot)
-    host = MPI.Get_processor_name()
+    context.install_worker(parent, boot, relayed=relayed)
+    host = context.current().hostname
 
     def send_event(*event: Any) -> None:
         parent.send(event, dest=0, tag=P.TAG_EVENT)
@@ -259,18 +270,24 @@ def run(run_dir: str, set_key: str, head_at: str = "") -> None:
         deadline = time.monotonic() + 600
         while not req.Test() and time.monotonic() < deadline:
             backoff.sleep()
-    _leave_pmix()
+    if not relayed:
+        _leave_pmix()
     os._exit(code if 0 <= code <= 255 else (128 - code if code < 0 else 1))
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    agent = len(argv) == 3 and argv[0] == "--agent" and argv[2].isdigit()
     if len(argv) not in (2, 3):
-        print("usage: python -m mpigroup.worker RUN_DIR SET_KEY [HEAD_HOST:PID] (started by the runtime)",
+        print("usage: python -m mpigroup.worker RUN_DIR SET_KEY [HEAD_HOST:PID]\n"
+              "       python -m mpigroup.worker --agent SET_KEY RANK   (started by the runtime)",
               file=sys.stderr)
         sys.exit(2)
     try:
-        run(*argv)
+        if agent:
+            run("", argv[1], "", int(argv[2]))
+        else:
+            run(*argv)
     except KeyboardInterrupt:  # stop() before the target started: report SIGINT
         os._exit(128 + signal.SIGINT)
     except BaseException:  # e.g. the head died mid-handshake and MPI raised
