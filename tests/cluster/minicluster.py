@@ -304,8 +304,8 @@ class Cluster:
                     cmd = fh.read().split(b"\0")
             except OSError:
                 continue
-            if cmd and cmd[0].endswith(b"sshd") and b"-D" in cmd:
-                continue
+            if b"[listener]" in cmd[0] or (cmd[0].endswith(b"sshd") and b"-D" in cmd):
+                continue  # the host's own sshd (it retitles itself "sshd: ... [listener]")
             found.append(int(entry))
         return found
 

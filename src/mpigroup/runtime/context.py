@@ -22,7 +22,7 @@ import shutil
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..errors import RuntimeNotStarted, RuntimeStartError
 from ..topology import Allocation, NodeDesc
@@ -150,6 +150,7 @@ def bootstrap_initial() -> RuntimeContext:
         os.environ.get("PRTE_MCA_state_base_recoverable") == "1")
     under_mpiexec = LAUNCHED_BY_MPIEXEC
     prepare_mpi_environment()
+    boot_done = _start_boot_watchdog()
     from mpi4py import MPI
 
     from .nodeinfo import local_node, node_identity, node_name
@@ -171,6 +172,7 @@ def bootstrap_initial() -> RuntimeContext:
         except RuntimeStartError as exc:
             payload = exc
     payload = world.bcast(payload, root=0)
+    boot_done()
     if isinstance(payload, RuntimeStartError):
         raise payload
     allocation, run_dirs, leaders, head_at = payload
@@ -182,6 +184,61 @@ def bootstrap_initial() -> RuntimeContext:
     _ctx = RuntimeContext("agent", None, allocation, hostname, run_dir, run_dirs=run_dirs)
     _ctx.head = (rank in leaders, head_at)  # agent: (is its host's leader, (head host, head pid))
     return _ctx
+
+
+def _start_boot_watchdog() -> Callable[[], None]:
+    """A child process that ends this rank with a clear message if the boot does not finish in time.
+
+    ``MPI_Init`` and the first collective can block in C for good when the
+    launcher cannot connect its ranks; no Python thread or signal handler
+    runs then. Seen on namespace hosts: two nodes that report one hostname
+    are one node to Open MPI (the same ``PMIX_HOSTNAME``), which then joins
+    their ranks by shared memory that cannot reach the other node. Returns
+    the function that stops the watchdog once the boot is done.
+    """
+    timeout = _boot_timeout()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the watchdog (forked before MPI_Init, so no MPI state is copied)
+        import select
+        import signal
+
+        os.close(write_end)
+        ready, _, _ = select.select([read_end], [], [], timeout)
+        if not ready:
+            from .nodeinfo import node_name
+
+            os.write(2, (
+                f"mpigroup: the initial ranks could not start and reach each other within {timeout:g} s "
+                f"(MPIGROUP_BOOT_TIMEOUT); this rank runs on node {node_name()!r} (pid {os.getppid()}). "
+                "If two nodes report the same hostname, Open MPI takes them for one node and its "
+                "shared-memory transport cannot reach the other: give each node its own hostname "
+                "(or its own NodeName under Slurm).\n").encode())
+            try:
+                os.kill(os.getppid(), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        os._exit(0)
+    os.close(read_end)
+
+    def done() -> None:
+        os.close(write_end)
+        os.waitpid(pid, 0)
+
+    return done
+
+
+def _boot_timeout() -> float:
+    raw = os.environ.get("MPIGROUP_BOOT_TIMEOUT", "").strip()
+    if not raw:
+        return 120.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"MPIGROUP_BOOT_TIMEOUT={raw!r}: expected seconds > 0 (default 120)")
+    return value
 
 
 def _plan_nodes(reports: list) -> tuple:

@@ -1,0 +1,110 @@
+"""Faults across hosts: a whole host lost, the head's host lost, two nodes with one hostname."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from conftest import REPO, SCRIPTS
+from mpigroup.launcher.env import mpiexec_path
+
+
+def _mpigroup_cmd(cluster_run, script, hosts):
+    return [mpiexec_path(os.environ), "--host", ",".join(f"{h}:1" for h in hosts), "-n", str(len(hosts)),
+            sys.executable, "-m", "mpigroup", str(SCRIPTS / script)]
+
+
+def _wait_line(proc, word, timeout):
+    """Read stdout until a line starting with ``word`` (returns it) or timeout."""
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+            break
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if line.startswith(word):
+            return line, seen
+    raise AssertionError(f"no {word!r} line within {timeout} s; got {seen!r}")
+
+
+def test_a_lost_host_ends_the_job_promptly_and_leaves_no_process(fresh_cluster):
+    """Open MPI 5.0's launcher (PRRTE 3.0) aborts the whole job when it loses a daemon
+    (errmgr_dvm.c: "We cannot recover from this failure"); mpigroup cannot keep the
+    run going past that, but the job must end at once and leave nothing behind."""
+    run = fresh_cluster(3)
+    proc = run.popen(_mpigroup_cmd(run, "hostloss.py", run.names), stdout=subprocess.PIPE,
+                     stderr=subprocess.STDOUT)
+    try:
+        line, _ = _wait_line(proc, "READY", 120)
+        assert line.split()[1] == "h3"
+        t0 = time.monotonic()
+        run.cluster.kill_host("h3")  # every process of the host, sshd and its PRRTE daemon too
+        out, _ = proc.communicate(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert took < 30, took
+    assert ("lost communication with a remote daemon" in out or "daemon failed to report back" in out) \
+        and "h3" in out, out
+    deadline = time.monotonic() + 20
+    left = {h: run.cluster.host_pids(h) for h in ("h1", "h2")}
+    while any(left.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = {h: run.cluster.host_pids(h) for h in ("h1", "h2")}
+    assert not any(left.values()), {h: _cmdlines(p) for h, p in left.items()}
+
+
+def test_losing_the_heads_host_ends_every_process_on_the_others(fresh_cluster):
+    run = fresh_cluster(3)
+    proc = run.popen(_mpigroup_cmd(run, "hostloss.py", run.names), stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
+    try:
+        _wait_line(proc, "READY", 120)
+        assert run.cluster.host_pids("h3"), "the members should be running on h3"
+        run.cluster.kill_host("h1")  # mpiexec, the head and its agent with it
+        deadline = time.monotonic() + 30
+        left = {h: run.cluster.host_pids(h) for h in ("h2", "h3")}
+        while any(left.values()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            left = {h: run.cluster.host_pids(h) for h in ("h2", "h3")}
+        assert not any(left.values()), {h: _cmdlines(p) for h, p in left.items()}
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def _cmdlines(pids):
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                out.append(fh.read().replace(b"\0", b" ").decode()[:120])
+        except OSError:
+            pass
+    return out
+
+
+def test_two_nodes_with_one_hostname_give_a_clear_error_not_a_hang(fresh_cluster):
+    """Open MPI names both nodes by their (same) hostname, so its ranks cannot connect;
+    mpigroup says so within MPIGROUP_BOOT_TIMEOUT instead of hanging."""
+    run = fresh_cluster(2, hostnames=["node", "node"])
+    assert run.cluster.run("h2", ["hostname"], capture_output=True).stdout.strip() == "node"
+    t0 = time.monotonic()
+    proc = run.mpiexec("placement.py", env={"MPIGROUP_BOOT_TIMEOUT": "8"}, timeout=120,
+                       mpiexec_args=["-x", "MPIGROUP_BOOT_TIMEOUT"])
+    took = time.monotonic() - t0
+    # (the exit status is PRRTE's: with state_base_recoverable it does not count a rank
+    # killed by a signal as a failure, so only the message and the time are checked)
+    assert "could not start and reach each other within 8 s" in proc.stderr, proc.stderr[-3000:]
+    assert "same hostname" in proc.stderr and "'node'" in proc.stderr
+    assert took < 60, took
