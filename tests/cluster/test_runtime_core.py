@@ -87,3 +87,52 @@ def test_twenty_consecutive_group_starts_across_hosts_run_clean(cluster3):
     got = lines(proc.stdout, "ROUND")
     assert [int(r) for r, *_ in got] == list(range(rounds))
     assert all(ok == total == "6" for _, ok, total, _ in got), got
+
+
+def test_mpigroup_run_inside_a_batch_allocation(cluster3, tmp_path):
+    """`mpigroup run` sizes mpiexec from the batch allocation (here a PBS node file) and runs there."""
+    import os
+    import sys
+
+    nodefile = REMOTE_VISIBLE / f"nodefile-{os.getpid()}"
+    nodefile.parent.mkdir(parents=True, exist_ok=True)
+    nodefile.write_text("".join(f"{h}\n{h}\n" for h in cluster3.names))  # 2 slots per node
+    try:
+        mpigroup = os.path.join(os.path.dirname(sys.executable), "mpigroup")
+        proc = cluster3.cluster.run(
+            "h1", [mpigroup, "run", "--label-output", str(REPO / "tests/cluster/scripts/placement.py")],
+            cwd=str(REPO), capture_output=True, timeout=240,
+            env=cluster3.env({"PBS_NODEFILE": str(nodefile), "PBS_JOBID": "42.cluster"}))
+    finally:
+        nodefile.unlink()
+    assert_clean(proc)
+    (nodes,) = lines(proc.stdout, "NODES")
+    assert nodes[:4] == ["3", "h1", "h2", "h3"]
+    # labelled: "[name puid rank r@host] RAN ..." for every member, on the host it was placed on
+    ran = re.findall(r"^\[\S+ \d+ rank \d+@(\S+)\] RAN (\S+) (\d+) (\S+) (\S+)$", proc.stdout, re.M)
+    assert ran and all(label == node for label, _, _, _, node in ran), ran[:5]
+    assert {node for *_, node in ran} == {"h1", "h2", "h3"}
+
+
+def test_telemetry_level_2_samples_every_node(cluster):
+    import os
+    import shutil
+
+    from mpigroup.telemetry.store import RunStore
+
+    base = REMOTE_VISIBLE / f"telemetry-{os.getpid()}-{len(cluster.names)}"
+    try:
+        proc = cluster.mpiexec("telemetry_nodes.py", env={
+            "MPIGROUP_TELEMETRY_LEVEL": "2", "MPIGROUP_TELEMETRY_INTERVAL": "0.5",
+            "MPIGROUP_TELEMETRY_DIR": str(base)},
+            mpiexec_args=["-x", "MPIGROUP_TELEMETRY_LEVEL", "-x", "MPIGROUP_TELEMETRY_INTERVAL",
+                          "-x", "MPIGROUP_TELEMETRY_DIR"])
+        assert_clean(proc)
+        (run_dir,) = [p for p in base.iterdir() if p.is_dir()]
+        store = RunStore(str(run_dir))
+        assert sorted(store.nodes()) == sorted(cluster.names)
+        for node in cluster.names:
+            series = [s for s in store.query("cpu_percent") if s.tags.get("node") == node]
+            assert series and len(series[0].points) >= 2, (node, series)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

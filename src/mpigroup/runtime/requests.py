@@ -22,7 +22,16 @@ _OPS: dict[str, Callable[..., Any]] = {
     "universe_join": lambda head, puids: _universe_head().request_join(puids),
     "arena_alloc": lambda head, nbytes: _universe_head().allocate(nbytes),
     "arena_free": lambda head, offset: _universe_head().free(offset),
+    # telemetry: node monitors report here (from any host)
+    "telemetry_put": lambda head, samples: _telemetry().put_from_monitor(samples),
+    "telemetry_stopping": lambda head: _telemetry().monitors_stopping(),
 }
+
+
+def _telemetry():
+    from ..telemetry import service
+
+    return service
 
 
 def _universe_head():

@@ -14,7 +14,6 @@ and the ``/metrics`` endpoint.
 from __future__ import annotations
 
 import numbers
-import socket
 import time
 from typing import Any, Mapping, Optional
 
@@ -65,7 +64,7 @@ class Telemetry:
 
     def __init__(self) -> None:
         self._level = active_level()
-        self._node = socket.gethostname() if self._level else ""
+        self._node = _node_name() if self._level else ""
         self._closed = False
 
     @property
@@ -118,3 +117,9 @@ class Telemetry:
                 svc.stop_monitors()
 
     finalize = shutdown  # Dragon's name
+
+
+def _node_name() -> str:
+    from ..runtime.nodeinfo import node_name
+
+    return node_name()

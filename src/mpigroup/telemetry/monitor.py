@@ -13,7 +13,6 @@ telemetry queue until the stop event is set.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from typing import Any, Callable, Optional, Protocol
@@ -141,7 +140,10 @@ def _stderr(message: str) -> None:
 
 def run_monitor(queue: Any, stop: Any, level: int, interval: float, node: Optional[str] = None) -> None:
     """Body of the monitor process on each node: sample every ``interval`` s until ``stop`` is set."""
-    node = node or socket.gethostname()
+    if not node:
+        from ..runtime.nodeinfo import node_name
+
+        node = node_name()
     samplers: list = [HostSampler()]
     if level >= 3:
         samplers += open_gpu_samplers(node, _stderr)

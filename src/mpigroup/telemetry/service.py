@@ -22,7 +22,6 @@ import collections
 import os
 import pickle
 import queue as _stdqueue
-import socket
 import sys
 import threading
 import time
@@ -51,7 +50,9 @@ class TelemetryService:
     def __init__(self, level: int, *, port: int, address: str, interval: float, base: str) -> None:
         self.level = level
         self.interval = interval
-        self.node = socket.gethostname()
+        from ..runtime.nodeinfo import node_name
+
+        self.node = node_name()
         self._latest: dict[tuple, tuple[float, float]] = {}
         self._local: collections.deque = collections.deque()  # the head's own add_data samples
         self._halt = threading.Event()
@@ -94,9 +95,13 @@ class TelemetryService:
         from .monitor import run_monitor
 
         group = ProcessGroup(name="telemetry", ignore_error_on_exit=True)
+        # Monitors report through head requests, not the shared Queue: one call
+        # per interval, and it works from every host (a monitor on another host
+        # reaches the head through its node agent).
+        sink, stop = HeadSink(), HeadStopFlag()
         for policy in System().hostname_policies():
-            group.add_process(1, ProcessTemplate(run_monitor, args=(self.queue, self.stop_monitors_event,
-                                                                   self.level, self.interval, policy.host_name),
+            group.add_process(1, ProcessTemplate(run_monitor, args=(sink, stop, self.level, self.interval,
+                                                                   policy.host_name),
                                                  policy=policy))
         group.start()
         self._monitors = group
@@ -138,6 +143,9 @@ class TelemetryService:
     def local_put(self, sample: tuple) -> None:
         """The head's own ``add_data``: no queue hop (collections.deque is thread-safe)."""
         self._local.append(sample)
+
+    def monitors_stopping(self) -> bool:
+        return self.stop_monitors_event.is_set() or self._halt.is_set()
 
     def latest(self) -> dict:
         return dict(self._latest)
@@ -206,6 +214,50 @@ class TelemetryService:
 
 # ---------------------------------------------------------------- process-wide service
 _service: Optional[TelemetryService] = None
+
+
+class HeadSink:
+    """Where a node monitor puts its samples: the head's service, through a head request."""
+
+    def put(self, samples: list) -> None:
+        from ..runtime import context
+
+        context.current().api.call("telemetry_put", samples=samples, timeout=30.0)
+
+
+class HeadStopFlag:
+    """Whether the head asked the monitors to stop (asked at most every 0.5 s)."""
+
+    def __init__(self) -> None:
+        self._known, self._asked = False, 0.0
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
+    def is_set(self) -> bool:
+        now = time.monotonic()
+        if not self._known and now - self._asked >= 0.5:
+            from ..runtime import context
+
+            self._asked = now
+            self._known = bool(context.current().api.call("telemetry_stopping", timeout=30.0))
+        return self._known
+
+
+def put_from_monitor(samples: list) -> None:
+    """Head side of ``telemetry_put``: samples join the head's own."""
+    service = _service
+    if service is not None:
+        service._local.extend(samples)
+
+
+def monitors_stopping() -> bool:
+    """Head side of ``telemetry_stopping``."""
+    service = _service
+    return service is None or service.monitors_stopping()
 _lock = threading.Lock()
 
 

@@ -1,7 +1,11 @@
 """``python -m mpigroup.worker``: MPI is initialised before anything else is
-imported, because the head's MPI_Comm_spawn waits for every rank's MPI_Init."""
-from mpi4py import MPI  # noqa: F401  (first on purpose)
+imported, because the head's MPI_Comm_spawn waits for every rank's MPI_Init.
+A worker started by a node agent (``--agent``, other hosts) never uses MPI."""
+import sys
 
-from .main import main
+if "--agent" not in sys.argv[1:2]:
+    from mpi4py import MPI  # noqa: F401  (first on purpose)
+
+from .main import main  # noqa: E402
 
 main()
