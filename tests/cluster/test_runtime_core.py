@@ -136,3 +136,51 @@ def test_telemetry_level_2_samples_every_node(cluster):
             assert series and len(series[0].points) >= 2, (node, series)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _mpi_hello() -> str:
+    import os
+    import subprocess
+    import sys
+
+    exe = REMOTE_VISIBLE / "mpi_hello"
+    source = REPO / "examples" / "mpi_hello.c"
+    if not exe.exists() or exe.stat().st_mtime < source.stat().st_mtime:
+        REMOTE_VISIBLE.mkdir(parents=True, exist_ok=True)
+        tmp = exe.with_name(f"mpi_hello.{os.getpid()}")
+        subprocess.run([os.path.join(sys.prefix, "bin", "mpicc"), "-O2", "-o", str(tmp), str(source)], check=True)
+        tmp.replace(exe)
+    return str(exe)
+
+
+def test_the_documented_launch_line_exits_0_with_and_without_mpigroup_env(cluster2):
+    """`mpiexec -n 2 python -m mpigroup script.py` as typed: no mpigroup defaults at all."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    exe = _mpi_hello()
+    plain = {"PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"),
+             **cluster2.cluster.mpi_env()}
+    if os.geteuid() == 0:
+        plain.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    exported = subprocess.run([os.path.join(os.path.dirname(sys.executable), "mpigroup"), "env"],
+                              capture_output=True, text=True, env=plain, check=True).stdout
+    with_env = dict(plain)
+    for line in exported.splitlines():
+        if line.startswith("export "):
+            name, _, value = line[len("export "):].partition("=")
+            with_env[name] = shlex.split(value)[0] if value else ""
+    assert "PRTE_MCA_state_base_recoverable" in with_env
+    cmd = ["mpiexec", "--host", "h1:1,h2:1", "-n", "2", sys.executable, "-m", "mpigroup",
+           str(REPO / "tests/cluster/scripts/plain_launch.py"), exe]
+    for env in (plain, with_env):
+        proc = cluster2.cluster.run("h1", cmd, cwd=str(REPO), env=env, capture_output=True, timeout=180)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-4000:]
+        assert "exiting improperly" not in out and "prterun has exited" not in out, out[-4000:]
+        assert "CAUGHT RemoteError h2" in proc.stdout and "PMI 0 0" in proc.stdout, out[-4000:]
+        assert "ValueError: expected failure" in proc.stderr
+        # the head warns once that fault isolation is off, and only then
+        assert proc.stderr.count("fault-isolation settings") == (1 if env is plain else 0)

@@ -17,6 +17,9 @@ import base64
 import json
 import os
 import sys
+import threading
+from typing import Optional
+
 from ..runtime import context
 from ..runtime import protocol as P
 from ..topology import Placement, gpu_env
@@ -74,7 +77,8 @@ def start_pmi_world(group, slots) -> tuple[list[int], int]:
     member = P.MemberSpec(
         puid=proxy_puid,
         target_kind="python",
-        target=cloudpickle.dumps((proxy_main, (ctx.run_dirs, set_key, specs, [hosts[i] for i in order]), {})),
+        target=cloudpickle.dumps((proxy_main, (ctx.run_dirs, set_key, specs, [hosts[i] for i in order]),
+                                  {"world_puids": puids_ranked})),
         cwd=os.getcwd(),
         env={},
         stdout=None,
@@ -90,8 +94,15 @@ def start_pmi_world(group, slots) -> tuple[list[int], int]:
     return by_slot, proxy_puid
 
 
-def proxy_main(run_dirs: dict, set_key: str, specs: list, hosts: list) -> None:
-    """Runs inside the proxy rank: spawn the world, then wait in a niced disconnect."""
+def proxy_main(run_dirs: dict, set_key: str, specs: list, hosts: list, world_puids: Optional[list] = None) -> None:
+    """Runs inside the proxy rank: spawn the world, then wait in a niced disconnect.
+
+    With Open MPI 5.0.11 the disconnect from a world that spans hosts never
+    returns (the connect data of the spawn were never exchanged: PRRTE's
+    ``pmix_server_dyn.c:1113``), although the world's ranks finish. So the
+    disconnect runs on a thread, and once every rank of the world has exited
+    the proxy leaves without it (orderly, through PMIx_Finalize).
+    """
     from ..runtime.spawn import forwarded_env, group_by_host, spawn_exec_world
 
     inherited = forwarded_env()
@@ -105,10 +116,23 @@ def proxy_main(run_dirs: dict, set_key: str, specs: list, hosts: list) -> None:
         first += len(idxs)
     intercomm = spawn_exec_world(run_dirs, set_key, entries, [h for h, _ in groups], [len(i) for _, i in groups])
     os.nice(19)
-    try:
-        intercomm.Disconnect()
-    except Exception:  # a rank died before MPI_Finalize; its shim recorded how
-        pass
+    done = threading.Event()
+
+    def disconnect() -> None:
+        try:
+            intercomm.Disconnect()
+        except Exception:  # a rank died before MPI_Finalize; its shim recorded how
+            pass
+        done.set()
+
+    threading.Thread(target=disconnect, name="mpigroup-pmi-disconnect", daemon=True).start()
+    api = context.current().api
+    backoff = P.Backoff(initial=1e-3, maximum=0.2)
+    while not done.is_set():
+        if world_puids and all(s["state"] == "exited" for s in api.call("status", puids=world_puids)):
+            done.wait(1.0)  # a disconnect that can complete does so at once
+            return
+        backoff.sleep()
 
 
 def finish_proxy(proxy_puid: int, grace: float = 5.0) -> None:  # grace bounded by join's timeout
