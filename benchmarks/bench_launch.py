@@ -18,6 +18,22 @@ Contenders, each timed from "nothing exists" to "every process has finished":
 * ``mp-spawn``         multiprocessing "spawn" context: start N Process(target=noop),
                        then join them all.
 
+``--across-hosts`` (run under ``mpiexec`` with one initial rank per host, e.g.
+on the namespace cluster: ``scripts/mini_cluster.sh up 2``, then
+``scripts/mini_cluster.sh exec h1 mpiexec --host h1:1,h2:1 -n 2 python -m
+mpigroup benchmarks/bench_launch.py --across-hosts``) splits every group
+round-robin over the hosts and compares:
+
+* ``mpigroup-python``  as above, members placed on the hosts in turn;
+* ``raw-spawn``        raw ``MPI_Comm_spawn`` of N children on the head's host,
+                       as above: the baseline. A raw spawn across the hosts
+                       cannot be repeated with Open MPI 5.0.11 (from the second
+                       job on a remote host, MPI traffic with it fails; see
+                       docs/architecture.md), so it cannot be a timed baseline;
+                       ``--contenders raw-spawn-hosts`` tries it (one
+                       ``Spawn_multiple`` with an entry per host, children leave
+                       right after ``MPI_Init``) to show the failure.
+
 A raw MPI_Comm_spawn of /bin/true is not possible (a non-MPI program never
 connects back, so the spawn never completes), so mpigroup-exec is compared
 against raw Python spawn as well.
@@ -39,7 +55,7 @@ def noop() -> None:
     """The target of every Python contender (must be importable at top level)."""
 
 
-CONTENDERS = ("mpigroup-python", "mpigroup-exec", "raw-spawn", "raw-spawn+exit", "mp-spawn")
+CONTENDERS = ("mpigroup-python", "mpigroup-exec", "raw-spawn", "raw-spawn+exit", "mp-spawn", "raw-spawn-hosts")
 BASELINE = "raw-spawn"
 RAW_SPAWN_LIMIT = 1.3  # target: mpigroup-python / raw-spawn <= 1.3x
 MP_SPAWN_FROM = 16  # target: mpigroup-python faster than mp-spawn for N >= 16
@@ -64,11 +80,15 @@ parent.Disconnect()
 
 
 # ----------------------------------------------------------------- contenders
-def run_mpigroup(n: int, target) -> None:
-    from mpigroup import ProcessGroup, ProcessTemplate
+def run_mpigroup(n: int, target, hosts=None) -> None:
+    from mpigroup import Policy, ProcessGroup, ProcessTemplate
 
     pg = ProcessGroup(name="bench")
-    pg.add_process(n, ProcessTemplate(target))
+    if hosts:
+        for i in range(n):
+            pg.add_process(1, ProcessTemplate(target, policy=Policy(host_name=hosts[i % len(hosts)])))
+    else:
+        pg.add_process(n, ProcessTemplate(target))
     try:
         pg.start()
         pg.join(timeout=JOIN_TIMEOUT)
@@ -83,10 +103,12 @@ def _mpi_env_args() -> list[str]:
     return [f"{k}={os.environ[k]}" for k in names if k in os.environ]
 
 
-def run_raw_spawn(n: int, wait_exit: bool = False) -> None:
+def run_raw_spawn(n: int, wait_exit: bool = False, host: str = "") -> None:
     from mpi4py import MPI
 
     info = MPI.Info.Create()
+    if host:
+        info.Set("host", host)
     info.Set("map_by", ":OVERSUBSCRIBE")
     info.Set("bind_to", "none")
     try:
@@ -98,6 +120,40 @@ def run_raw_spawn(n: int, wait_exit: bool = False) -> None:
     ic.Disconnect()
     for pid in pids or ():
         _wait_pid_gone(pid)
+
+
+RAW_HOSTS_CHILD = """\
+import os, sys
+for kv in sys.argv[1:]:
+    k, _, v = kv.partition("=")
+    os.environ.setdefault(k, v)
+from mpi4py import MPI
+os._exit(0)
+"""
+
+
+def run_raw_spawn_hosts(n: int, hosts) -> None:
+    """Spawn_multiple with one entry per host; done when every child finished MPI_Init."""
+    from mpi4py import MPI
+
+    counts = [len(range(k, n, len(hosts))) for k in range(len(hosts))]
+    infos = []
+    for k, host in enumerate(hosts):
+        info = MPI.Info.Create()
+        info.Set("host", host)
+        if k == 0:
+            info.Set("map_by", ":OVERSUBSCRIBE")
+            info.Set("bind_to", "none")
+        infos.append(info)
+    live = [k for k, c in enumerate(counts) if c]
+    try:
+        ic = MPI.COMM_SELF.Spawn_multiple([sys.executable] * len(live),
+                                          [["-c", RAW_HOSTS_CHILD, *_mpi_env_args()]] * len(live),
+                                          [counts[k] for k in live], [infos[k] for k in live])
+    finally:
+        for info in infos:
+            info.Free()
+    ic.Free()
 
 
 def _wait_pid_gone(pid: int, timeout: float = JOIN_TIMEOUT) -> None:
@@ -127,7 +183,12 @@ def run_mp_spawn(n: int) -> None:
         raise RuntimeError(f"mp-spawn: {len(bad)} process(es) failed, exit codes {bad[:5]}")
 
 
-def contender_callables(n: int, names) -> dict:
+def contender_callables(n: int, names, hosts=None) -> dict:
+    if hosts:
+        table = {"mpigroup-python": lambda: run_mpigroup(n, noop, hosts),
+                 "raw-spawn": lambda: run_raw_spawn(n, host=hosts[0]),
+                 "raw-spawn-hosts": lambda: run_raw_spawn_hosts(n, hosts)}
+        return {name: table[name] for name in names if name in table}
     table = {
         "mpigroup-python": lambda: run_mpigroup(n, noop),
         "mpigroup-exec": lambda: run_mpigroup(n, "/bin/true"),
@@ -147,11 +208,13 @@ def parse_args(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per size and contender (default 3)")
     ap.add_argument("--warmup", type=int, default=1,
                     help="untimed rounds before the smallest size (default 1)")
-    ap.add_argument("--contenders", default=",".join(CONTENDERS),
+    ap.add_argument("--contenders", default=",".join(CONTENDERS[:-1]),
                     help=f"comma-separated subset of {','.join(CONTENDERS)}")
     ap.add_argument("--no-raw-exit", action="store_true", help="skip the raw-spawn+exit contender")
     ap.add_argument("--markdown", metavar="PATH", help="also write a RESULTS.md section to PATH")
     ap.add_argument("--quiet", action="store_true", help="no per-run progress lines")
+    ap.add_argument("--across-hosts", action="store_true",
+                    help="split each group over every host of the allocation (mpigroup-python and raw-spawn)")
     args = ap.parse_args(argv)
     try:
         args.sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -168,6 +231,12 @@ def parse_args(argv=None):
     if args.no_raw_exit:
         names = [c for c in names if c != "raw-spawn+exit"]
     args.contenders = [c for c in CONTENDERS if c in names]  # fixed order
+    if args.across_hosts:
+        explicit = "raw-spawn-hosts" in names
+        args.contenders = [c for c in args.contenders
+                           if c in ("mpigroup-python", "raw-spawn") or (c == "raw-spawn-hosts" and explicit)]
+    else:
+        args.contenders = [c for c in args.contenders if c != "raw-spawn-hosts"]
     return args
 
 
@@ -186,7 +255,19 @@ def main(argv=None) -> int:
           f"(smallest size), contenders {', '.join(args.contenders)}")
     print("\n".join(format_machine()), flush=True)
 
-    table = Table("Launch: start + join N processes", unit="s", baseline=BASELINE)
+    hosts = None
+    if args.across_hosts:
+        from mpigroup import Node, System
+
+        hosts = [Node(n).hostname for n in System().nodes]
+        if len(hosts) < 2:
+            print("error: --across-hosts needs an allocation of 2 or more hosts (one initial rank each)",
+                  file=sys.stderr)
+            return 2
+        print(f"across hosts: {', '.join(hosts)}")
+    title = f"Launch across {len(hosts)} hosts: start + join N processes" if hosts else \
+        "Launch: start + join N processes"
+    table = Table(title, unit="s", baseline=BASELINE)
     for pair in (("mpigroup-python", "mp-spawn"), ("mpigroup-exec", "mp-spawn"),
                  ("mpigroup-python", "raw-spawn+exit")):
         table.add_ratio(*pair)
@@ -195,7 +276,7 @@ def main(argv=None) -> int:
     t_all = time.perf_counter()
     for i, n in enumerate(args.sizes):
         print(f"\nN={n}", flush=True)
-        timings = compare(contender_callables(n, args.contenders), repeats=args.repeats,
+        timings = compare(contender_callables(n, args.contenders, hosts), repeats=args.repeats,
                           warmup=args.warmup if i == 0 else 0, progress=progress)
         for name, timing in timings.items():
             table.add_timing(f"N={n}", name, timing)
@@ -204,7 +285,7 @@ def main(argv=None) -> int:
     names = set(args.contenders)
     for n in args.sizes:
         case = f"N={n}"
-        if {"mpigroup-python", "raw-spawn"} <= names:
+        if {"mpigroup-python", "raw-spawn"} <= names and not hosts:
             table.check(case, "mpigroup-python", "raw-spawn", RAW_SPAWN_LIMIT, "<=",
                         "mpigroup-python within 1.3x of raw MPI spawn (raw ends at Disconnect)")
         if {"mpigroup-python", "raw-spawn+exit"} <= names:
@@ -222,6 +303,10 @@ def main(argv=None) -> int:
                "as ProcessGroup.join() does.")
     table.note("mpigroup-exec (/bin/true) is compared against raw Python spawn too: MPI_Comm_spawn "
                "of a non-MPI executable never completes, so there is no raw executable baseline.")
+    if hosts:
+        table.note(f"mpigroup-python places the N members on {', '.join(hosts)} in turn (members on "
+                   "other hosts are started by their node agent); raw-spawn spawns all N on the head's "
+                   "host, because a raw spawn across hosts cannot be repeated with Open MPI 5.0.11.")
     table.note("All contenders run inside the mpigroup head (an MPI singleton with the runtime's "
                "service thread), interleaved round-robin per repeat.")
 
