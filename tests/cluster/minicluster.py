@@ -382,7 +382,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     keep.add_argument("nhosts", type=int)
     sub.add_parser("down", help="tear the cluster down")
     sub.add_parser("status", help="print the cluster's hosts and settings")
-    ex = sub.add_parser("exec", help="run a command inside a host (with the cluster's MPI settings)")
+    ex = sub.add_parser("exec", help="run a command inside a host (with the cluster's ssh setting for "
+                                     "Open MPI and mpigroup's MPI defaults)")
     ex.add_argument("host")
     ex.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -426,6 +427,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.host not in state["pids"]:
             sys.exit(f"no host {args.host!r}; hosts: {', '.join(state['hosts'])}")
         env = dict(os.environ, **state["env"])
+        try:  # as `mpigroup run` would: mpigroup's MPI defaults where unset (root, fault isolation)
+            from mpigroup.launcher.env import apply_defaults
+
+            apply_defaults(env)
+        except ImportError:
+            pass
         cmd = ["nsenter", "-t", str(state["pids"][args.host]), "-n", "-u", "-m", "-p",
                f"--wd={os.getcwd()}", "--", *(args.command or ["bash"])]
         return subprocess.call(cmd, env=env)
