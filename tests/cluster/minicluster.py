@@ -1,8 +1,9 @@
 """A cluster of N hosts made of Linux namespaces on this machine.
 
 Each host (``h1`` .. ``hN``) has its own network, UTS, mount and PID
-namespaces, its own hostname, ``/etc/hosts``, ``/dev/shm``, ``/tmp`` and
-``/run``, and an sshd listening on its own address. The hosts' ``eth0`` are
+namespaces, its own hostname, ``/etc/hosts``, ``/dev/shm``, ``/tmp`` (but
+for the checkout and its venv, shared like a cluster file system when they
+live under ``/tmp``) and ``/run``, and an sshd listening on its own address. The hosts' ``eth0`` are
 veth links into a bridge that lives in a network namespace of its own.
 Addresses come from ``SUBNET``, which exists only inside those namespaces:
 nothing is added to the root namespace (no link, no address, no route), and
@@ -145,7 +146,7 @@ class Cluster:
     """N namespace hosts joined by a bridge; see the module docstring."""
 
     def __init__(self, nhosts: int, *, hostnames: Optional[Sequence[str]] = None,
-                 workdir: Optional[str] = None) -> None:
+                 workdir: Optional[str] = None, shared_paths: Sequence[str] = ()) -> None:
         if nhosts < 1 or nhosts > 16:
             raise ValueError(f"nhosts must be 1..16, got {nhosts}")
         self.names = [f"h{i + 1}" for i in range(nhosts)]
@@ -155,6 +156,7 @@ class Cluster:
         if len(self.hostnames) != nhosts:
             raise ValueError("hostnames must name every host")
         self.addresses = {name: f"{SUBNET}.{i + 1}" for i, name in enumerate(self.names)}
+        self.shared_paths = list(shared_paths)
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="mpigroup-cluster-", dir="/var/tmp"))
         self._hosts: dict[str, _NsProcess] = {}
         self._bridge: Optional[_NsProcess] = None
@@ -223,10 +225,21 @@ class Cluster:
                 "MaxSessions 100\n"
                 "LogLevel ERROR\n")
 
+    def _shared_under_tmp(self) -> list[str]:
+        """Paths under /tmp that hosts must still see (a shared file system, as on a cluster)."""
+        tmp = os.path.realpath("/tmp")
+        out = []
+        for path in {str(HERE.parents[1]), sys.prefix, *self.shared_paths}:
+            real = os.path.realpath(path)
+            if real.startswith(tmp + os.sep) and os.path.isdir(real):
+                out.append(real)
+        # a path inside another would be hidden by the outer bind only if mounted first
+        return sorted(set(out), key=len)
+
     def _add_host(self, name: str, hostname: str) -> None:
         d = self.dir
         setup = {"hosts_file": str(d / "hosts"), "sshd_config": str(d / f"sshd_config.{name}"),
-                 "sshd_log": str(d / f"sshd.{name}.log")}
+                 "sshd_log": str(d / f"sshd.{name}.log"), "shared_tmp": self._shared_under_tmp()}
         host = _NsProcess("host", hostname, setup, self._keep_r)
         self._hosts[name] = host
         assert self._bridge is not None

@@ -58,8 +58,17 @@ def _init(args: argparse.Namespace, setup: dict) -> None:
         name = args.name.encode()
         _check(_libc.sethostname(name, len(name)), "sethostname")
         _run("mount", "-t", "proc", "proc", "/proc")
-        for path in ("/dev/shm", "/tmp", "/run"):
+        for path in ("/dev/shm", "/run"):
             _run("mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", path)
+        # a private /tmp, except the paths every host must see (the checkout
+        # and its venv when they live under /tmp, as a fresh CI clone may)
+        os.makedirs("/run/outer-tmp")
+        _run("mount", "--bind", "/tmp", "/run/outer-tmp")
+        _run("mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/tmp")
+        for shared in setup.get("shared_tmp", []):
+            rel = os.path.relpath(shared, "/tmp")
+            os.makedirs(shared, exist_ok=True)
+            _run("mount", "--bind", os.path.join("/run/outer-tmp", rel), shared)
         _run("mount", "--bind", setup["hosts_file"], "/etc/hosts")
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     _run("ip", "link", "set", "lo", "up")

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from conftest import REPO, SCRIPTS
+from conftest import SCRIPTS
 from mpigroup.launcher.env import mpiexec_path
 
 

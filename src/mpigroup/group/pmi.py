@@ -95,14 +95,17 @@ def start_pmi_world(group, slots) -> tuple[list[int], int]:
 
 
 def proxy_main(run_dirs: dict, set_key: str, specs: list, hosts: list, world_puids: Optional[list] = None) -> None:
-    """Runs inside the proxy rank: spawn the world, then wait in a niced disconnect.
+    """Runs inside the proxy rank: start the world, as its own job with no parent.
 
-    With Open MPI 5.0.11 the disconnect from a world that spans hosts never
-    returns (the connect data of the spawn were never exchanged: PRRTE's
-    ``pmix_server_dyn.c:1113``), although the world's ranks finish. So the
-    disconnect runs on a thread, and once every rank of the world has exited
-    the proxy leaves without it (orderly, through PMIx_Finalize).
+    With a PMIx v4+ library (Open MPI) the world is started with
+    ``PMIx_Spawn`` and the proxy leaves at once. Otherwise (MPICH) it is
+    ``MPI_Comm_spawn`` and the proxy waits in a niced disconnect, which the
+    world's ``MPI_Finalize`` needs; should the disconnect never return (a
+    broken cross-node connect), the proxy leaves once every rank of the world
+    has exited (orderly, through PMIx_Finalize).
     """
+    from ..runtime import pmix_spawn
+    from ..runtime.shim import exec_rank_command
     from ..runtime.spawn import forwarded_env, group_by_host, spawn_exec_world
 
     inherited = forwarded_env()
@@ -114,6 +117,15 @@ def proxy_main(run_dirs: dict, set_key: str, specs: list, hosts: list, world_pui
         chunk = specs[first:first + len(idxs)]
         entries.append((first, base64.b64encode(json.dumps(chunk).encode()).decode()))
         first += len(idxs)
+    if pmix_spawn.available():
+        # no parent connection at all: the broken cross-node connect of
+        # MPI_Comm_spawn is never made (see runtime/pmix_spawn.py)
+        apps = []
+        for (first_rank, encoded), (host, idxs) in zip(entries, groups):
+            command, argv = exec_rank_command(sys.executable, run_dirs[host], set_key, first_rank, encoded)
+            apps.append((command, argv, inherited, len(idxs), host))
+        pmix_spawn.spawn_world(apps, os.getcwd())
+        return
     intercomm = spawn_exec_world(run_dirs, set_key, entries, [h for h, _ in groups], [len(i) for _, i in groups])
     os.nice(19)
     done = threading.Event()
