@@ -184,3 +184,29 @@ def test_the_documented_launch_line_exits_0_with_and_without_mpigroup_env(cluste
         assert "ValueError: expected failure" in proc.stderr
         # the head warns once that fault isolation is off, and only then
         assert proc.stderr.count("fault-isolation settings") == (1 if env is plain else 0)
+
+
+def test_pmi_worlds_spanning_hosts_run_clean_and_repeat(cluster):
+    """Three MPI worlds in a row, each over every host: one MPI_COMM_WORLD each, no launcher error."""
+    import os
+    import shutil
+
+    exe = _mpi_hello()
+    outdir = REMOTE_VISIBLE / f"pmi-out-{os.getpid()}-{len(cluster.names)}"
+    outdir.mkdir(parents=True, exist_ok=True)
+    n = len(cluster.names)
+    try:
+        proc = cluster.mpiexec("pmi_world.py", exe, str(outdir), "2", "3")
+        assert_clean(proc)
+        assert lines(proc.stdout, "STATUS") == [["0"] * (2 * n)] * 3, proc.stdout
+        texts = [(outdir / f"rank{r}.out").read_text() for r in range(2 * n)]  # the last world's
+        assert sum(f"allreduce sum={n * (2 * n + 1)} expected={n * (2 * n + 1)}" in t for t in texts) == 1, texts
+        mpi_ranks = set()
+        for member, text in enumerate(texts):  # member i: its env var, its host
+            m = re.search(rf"rank (\d+) of {2 * n} on (\S+) cpus=\S+ var=(\S+)", text)
+            assert m, text
+            mpi_ranks.add(int(m.group(1)))
+            assert m.group(2) == cluster.names[member % n] and m.group(3) == f"rank-{member}", text
+        assert mpi_ranks == set(range(2 * n))
+    finally:
+        shutil.rmtree(outdir, ignore_errors=True)
