@@ -56,12 +56,7 @@ def test_a_lost_host_ends_the_job_promptly_and_leaves_no_process(fresh_cluster):
     assert took < 30, took
     assert ("lost communication with a remote daemon" in out or "daemon failed to report back" in out) \
         and "h3" in out, out
-    deadline = time.monotonic() + 20
-    left = {h: run.cluster.host_pids(h) for h in ("h1", "h2")}
-    while any(left.values()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        left = {h: run.cluster.host_pids(h) for h in ("h1", "h2")}
-    assert not any(left.values()), {h: _cmdlines(p) for h, p in left.items()}
+    _assert_hosts_empty(run, ("h1", "h2"), 20)
 
 
 def test_losing_the_heads_host_ends_every_process_on_the_others(fresh_cluster):
@@ -72,15 +67,20 @@ def test_losing_the_heads_host_ends_every_process_on_the_others(fresh_cluster):
         _wait_line(proc, "READY", 120)
         assert run.cluster.host_pids("h3"), "the members should be running on h3"
         run.cluster.kill_host("h1")  # mpiexec, the head and its agent with it
-        deadline = time.monotonic() + 30
-        left = {h: run.cluster.host_pids(h) for h in ("h2", "h3")}
-        while any(left.values()) and time.monotonic() < deadline:
-            time.sleep(0.2)
-            left = {h: run.cluster.host_pids(h) for h in ("h2", "h3")}
-        assert not any(left.values()), {h: _cmdlines(p) for h, p in left.items()}
+        _assert_hosts_empty(run, ("h2", "h3"), 30)
     finally:
         proc.kill()
         proc.communicate()
+
+
+def _assert_hosts_empty(run, hosts, timeout):
+    """Within ``timeout`` s no process is left on ``hosts`` (but each host's own sshd)."""
+    deadline = time.monotonic() + timeout
+    left = {h: run.cluster.host_pids(h) for h in hosts}
+    while any(left.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = {h: run.cluster.host_pids(h) for h in hosts}
+    assert not any(left.values()), {h: _cmdlines(p) for h, p in left.items()}
 
 
 def _cmdlines(pids):

@@ -168,9 +168,14 @@ def bootstrap_initial() -> RuntimeContext:
     payload = None
     if rank == 0:
         try:
+            from .head import _host_timeout
+
+            _host_timeout()  # a bad value must stop every rank, not just the head
             payload = _plan_nodes(reports)
         except RuntimeStartError as exc:
             payload = exc
+        except ValueError as exc:
+            payload = RuntimeStartError(str(exc))
     payload = world.bcast(payload, root=0)
     boot_done()
     if isinstance(payload, RuntimeStartError):
@@ -229,16 +234,9 @@ def _start_boot_watchdog() -> Callable[[], None]:
 
 
 def _boot_timeout() -> float:
-    raw = os.environ.get("MPIGROUP_BOOT_TIMEOUT", "").strip()
-    if not raw:
-        return 120.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ValueError(f"MPIGROUP_BOOT_TIMEOUT={raw!r}: expected seconds > 0 (default 120)")
-    return value
+    from .protocol import seconds_from_env
+
+    return seconds_from_env("MPIGROUP_BOOT_TIMEOUT", 120.0)
 
 
 def _plan_nodes(reports: list) -> tuple:

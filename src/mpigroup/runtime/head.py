@@ -620,13 +620,4 @@ class Head:
 
 
 def _host_timeout() -> float:
-    raw = os.environ.get("MPIGROUP_HOST_TIMEOUT", "")
-    if not raw.strip():
-        return HOST_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ValueError(f"MPIGROUP_HOST_TIMEOUT={raw!r}: expected seconds > 0 (default {HOST_TIMEOUT_S})")
-    return value
+    return P.seconds_from_env("MPIGROUP_HOST_TIMEOUT", HOST_TIMEOUT_S)

@@ -61,6 +61,20 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def seconds_from_env(name: str, default: float) -> float:
+    """A positive number of seconds from the environment; a bad value names the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{name}={raw!r}: expected a number of seconds > 0 (default {default:g})")
+    return value
+
+
 def deadline_after(timeout: Optional[float]) -> Optional[float]:
     return None if timeout is None else time.monotonic() + max(0.0, timeout)
 
