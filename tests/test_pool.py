@@ -94,10 +94,12 @@ def test_pool_api(tmp_path):
 
 
 DEAD_WORKER = """
-import os, signal, time
+import os, signal, sys, time
 from mpigroup import Pool, WorkerLostError
 
-def slow(x):
+def slow(x, started=None):
+    if started:
+        open(started, "w").close()
     time.sleep(2)
     return x
 
@@ -107,11 +109,12 @@ def die(x):
 def sq(x):
     return x * x
 
+started = sys.argv[1]
 with Pool(2) as pool:
-    r = pool.apply_async(slow, (1,))
-    time.sleep(0.8)
-    for worker_pid in [p for p, _ in [(st, 0) for st in []]]:
-        pass
+    r = pool.apply_async(slow, (1, started))
+    deadline = time.monotonic() + 120
+    while not os.path.exists(started) and time.monotonic() < deadline:  # the task runs: kill now
+        time.sleep(0.01)
     from mpigroup.runtime import context
     statuses = context.current().api.call("status", puids=[puid for _, puid in pool._workers.values()])
     for st in statuses:
@@ -137,7 +140,7 @@ except Exception as exc:
 
 
 def test_pool_dead_worker_is_reported_and_replaced(tmp_path):
-    res = run_mpigroup(write_script(tmp_path, DEAD_WORKER), timeout=300, tag="pool-dead")
+    res = run_mpigroup(write_script(tmp_path, DEAD_WORKER), str(tmp_path / "started"), timeout=300, tag="pool-dead")
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
     for line in ("LOST True True", "EXITED True", "STILL-WORKS [0, 1, 4, 9, 16, 25]", "TERMINATED-FAST True",

@@ -49,21 +49,30 @@ OWNER_STOPPED = """
 import os, signal, time
 from mpigroup import Event, Process, Queue
 
-def ping(a, b, ready, done, n):
+def head_state(pid):
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+def ping(a, b, ready, done, n, head_pid):
     ready.wait(60)
-    time.sleep(0.5)  # the head is stopped by now
+    deadline = time.monotonic() + 120
+    while head_state(head_pid) != "T":  # start only once the head is really stopped
+        assert time.monotonic() < deadline, "the head never stopped"
+        time.sleep(0.01)
     for i in range(n):
         a.put(i)
         assert b.get(timeout=60) == i
     done.set()
 
-def pong(a, b, ready, n, head_pid):
+def pong(a, b, ready, done, n, head_pid):
     for i in range(n):
         b.put(a.get(timeout=60))
+    done.wait(120)  # ping's last get and done.set() come after our last put
     os.kill(head_pid, signal.SIGCONT)
 
 a, b, ready, done = Queue(), Queue(), Event(), Event()
-procs = [Process(ping, args=(a, b, ready, done, 1000)), Process(pong, args=(a, b, ready, 1000, os.getpid()))]
+procs = [Process(ping, args=(a, b, ready, done, 1000, os.getpid())),
+         Process(pong, args=(a, b, ready, done, 1000, os.getpid()))]
 for p in procs:
     p.start()
 ready.set()
@@ -84,10 +93,10 @@ def test_progress_while_the_owner_is_stopped(tmp_path):
 
 
 OWNER_SLEEPS = """
-import time
+import os, sys, time
 from mpigroup import Event, Process, Queue
 
-def side(a, b, done, n, first):
+def side(a, b, done, n, first, marker):
     for i in range(n):
         if first:
             a.put(i); assert b.get(timeout=60) == i
@@ -95,15 +104,19 @@ def side(a, b, done, n, first):
             b.put(a.get(timeout=60))
     if first:
         done.set()
+        open(marker, "w").close()  # tells the owner without MPI
 
+marker = sys.argv[1]
 a, b, done = Queue(), Queue(), Event()
-procs = [Process(side, args=(a, b, done, 1000, True)), Process(side, args=(a, b, done, 1000, False))]
+procs = [Process(side, args=(a, b, done, 1000, True, marker)), Process(side, args=(a, b, done, 1000, False, marker))]
 for p in procs:
     p.start()
-for p in procs:  # wait until both run, then sleep while they work
+for p in procs:  # wait until both run, then sleep (pure Python, no MPI call) while they work
     while p.pid is None:
         time.sleep(0.01)
-time.sleep(6)
+deadline = time.monotonic() + 150
+while not os.path.exists(marker) and time.monotonic() < deadline:
+    time.sleep(0.05)
 print("AWAKE", done.is_set(), flush=True)
 for p in procs:
     p.join(30)
@@ -111,7 +124,7 @@ for p in procs:
 
 
 def test_progress_while_the_owner_sleeps(tmp_path):
-    res = run_mpigroup(write_script(tmp_path, OWNER_SLEEPS), timeout=180)
+    res = run_mpigroup(write_script(tmp_path, OWNER_SLEEPS), str(tmp_path / "done"), timeout=240)
     assert res.returncode == 0, res.stderr
     assert "AWAKE True" in res.stdout
 
