@@ -123,3 +123,39 @@ def test_killing_the_head_ends_the_whole_job(tmp_path):
         pytest.fail(f"job hung after its head was killed; left: {left}")
     assert wait_no_processes(tag, timeout=15) == []
     assert run_dirs() - before == set()
+
+
+SEGMENTS = """
+from mpigroup import ProcessGroup, ProcessTemplate
+import time
+
+def sleeper():
+    time.sleep(120)
+
+pg = ProcessGroup(name="sleepy")
+pg.add_process(1, ProcessTemplate(sleeper))
+pg.start()
+while pg.pid(pg.puids[0]) is None:
+    time.sleep(0.05)
+with open("/proc/self/maps") as fh:
+    mine = sorted({line.split()[-1] for line in fh if " /dev/shm/" in line})
+print("SEGMENTS", " ".join(mine), flush=True)
+pg.join()
+"""
+
+
+def test_sigterm_to_a_singleton_head_leaves_no_shared_memory_segment(tmp_path):
+    """The urgent (SIGTERM) shutdown unlinks the singleton's own /dev/shm segments too (issue 15)."""
+    tag = uuid.uuid4().hex
+    script = write_script(tmp_path, SEGMENTS)
+    proc = subprocess.Popen([sys.executable, "-m", "mpigroup", str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, MPIGROUP_TEST_TAG=tag),
+                            cwd=tmp_path)
+    line = proc.stdout.readline()
+    assert line.startswith("SEGMENTS"), line + proc.stderr.read()
+    segments = line.split()[1:]
+    assert segments and all(os.path.exists(p) for p in segments)  # this run's own, nobody else's
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert wait_no_processes(tag) == []
+    assert [p for p in segments if os.path.exists(p)] == []

@@ -150,3 +150,34 @@ def test_suggest_lookup_and_last(tmp_path):
     assert opentsdb.handle(run, "GET", "/api/aggregators", {}, None)[1].count("sum") == 1
     assert opentsdb.handle(run, "GET", "/api/nowhere", {}, None)[0] == 404
     json.dumps(opentsdb.handle(run, "GET", "/api/config/filters", {}, None)[1])
+
+
+def test_one_bad_sample_costs_only_itself(tmp_path):
+    from mpigroup.telemetry.store import write_batch
+
+    run = RunStore(str(tmp_path), readonly=False)
+    drops = []
+    batch = [(NOW + i, "n1", "m", float(i), {}) for i in range(100)]
+    batch[37] = (NOW, "n1", "m", float("nan"), {})  # would violate NOT NULL and lose the batch
+    batch[50] = (NOW, "n1", "m", "x", {})
+    batch[60] = ("later", "n2", "m", 1.0, {})
+    stored = write_batch(run, batch, lambda n, why: drops.append((n, why)))
+    assert len(stored) == 97 and run.count() == 97
+    assert drops == [(3, "malformed or non-finite")]
+    run.close()
+
+
+def test_add_data_refuses_non_finite_values_and_long_names():
+    import math
+
+    from mpigroup.telemetry.api import Telemetry
+
+    tel = Telemetry.__new__(Telemetry)  # a handle with telemetry on, no runtime needed for the checks
+    tel._level, tel._closed, tel._node = 1, False, "n1"
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValueError, match="must be finite"):
+            tel.add_data("m", bad)
+    with pytest.raises(ValueError, match="timestamp of 'm' must be finite"):
+        tel.add_data("m", 1.0, timestamp=math.nan)
+    with pytest.raises(ValueError, match="at most 200"):
+        tel.add_data("m" * 201, 1.0)

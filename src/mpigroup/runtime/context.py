@@ -363,6 +363,8 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
 
         remove_run_dir(ctx.run_dir)  # before the kills: dying shims write into it
         head.signal(head.live_puids(), _signal.SIGKILL)
+        if not LAUNCHED_BY_MPIEXEC:
+            unlink_singleton_segments()  # nobody else would: a SIGTERM must not leak 16 MiB of /dev/shm
         head.stop()
         return
     universe = sys.modules.get("mpigroup.sync.universe")

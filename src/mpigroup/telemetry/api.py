@@ -13,6 +13,7 @@ and the ``/metrics`` endpoint.
 """
 from __future__ import annotations
 
+import math
 import numbers
 import time
 from typing import Any, Mapping, Optional
@@ -89,10 +90,14 @@ class Telemetry:
         naming.check_metric_name(name)
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"telemetry value of {name!r} must be a real number, got {type(value).__name__}")
+        if not math.isfinite(value):
+            raise ValueError(f"telemetry value of {name!r} must be finite, got {value!r}")
         if timestamp is None:
             timestamp = time.time()
         elif isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Real):
             raise TypeError(f"telemetry timestamp must be epoch seconds, got {type(timestamp).__name__}")
+        elif not math.isfinite(timestamp):
+            raise ValueError(f"telemetry timestamp of {name!r} must be finite, got {timestamp!r}")
         _resolve_sink()((float(timestamp), self._node, name, float(value), naming.check_tags(tags)))
 
     def shutdown(self) -> None:

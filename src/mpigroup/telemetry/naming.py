@@ -18,6 +18,7 @@ __all__ = ["PROM_PREFIX", "RESERVED_TAGS", "check_metric_name", "check_tags", "p
 PROM_PREFIX = "mpigroup_"
 RESERVED_TAGS = ("node",)  # set by the runtime on every sample
 _NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+MAX_NAME_LEN = 200  # metric and tag names: Prometheus and SQLite cope, a runaway loop does not fill them
 _PROM_BAD = re.compile(r"[^A-Za-z0-9_]")
 
 #: level 2: (metric, unit, help)
@@ -42,6 +43,9 @@ def check_metric_name(name: Any) -> str:
     """Return ``name`` if it is a valid metric name, else raise ``ValueError``/``TypeError``."""
     if not isinstance(name, str):
         raise TypeError(f"telemetry metric name must be a str, got {type(name).__name__}")
+    if len(name) > MAX_NAME_LEN:
+        raise ValueError(f"telemetry metric name {name[:40]!r}... is {len(name)} characters long; "
+                         f"at most {MAX_NAME_LEN} are allowed")
     if not _NAME.match(name):
         raise ValueError(f"telemetry metric name {name!r} is not valid: use letters, digits and -_./")
     return name
@@ -55,7 +59,7 @@ def check_tags(tags: Any) -> dict[str, str]:
         raise TypeError(f"telemetry tags must be a dict of name -> value, got {type(tags).__name__}")
     out = {}
     for key, value in tags.items():
-        if not isinstance(key, str) or not _NAME.match(key):
+        if not isinstance(key, str) or len(key) > MAX_NAME_LEN or not _NAME.match(key):
             raise ValueError(f"telemetry tag name {key!r} is not valid: use letters, digits and -_./")
         if key in RESERVED_TAGS:
             raise ValueError(f"telemetry tag {key!r} is set by mpigroup (the host name); choose another name")

@@ -61,6 +61,8 @@ class TelemetryService:
         self._monitors_checked = 0.0
         self._monitors_warned = False
         self.stored = 0
+        self.dropped = 0
+        self._drop_warned = False
         from ..sync import Event, Queue
 
         self.queue = Queue()
@@ -151,15 +153,29 @@ class TelemetryService:
         return dict(self._latest)
 
     def ingest(self, samples: list) -> None:
+        """Store a batch; a malformed sample costs only itself, never the batch."""
         if not samples:
             return
-        self.stored += self.store.write(samples)
+        from .store import write_batch
+
+        good = write_batch(self.store, samples, self._drop)
+        self.stored += len(good)
+        samples = good
         latest = self._latest
         for ts, node, metric, value, tags in samples:
             key = (metric, tuple(sorted({**tags, "node": node}.items())))
             old = latest.get(key)
             if old is None or ts >= old[0]:
                 latest[key] = (ts, value)
+
+    def _drop(self, count: int, why: str) -> None:
+        self.dropped += count
+        if not self._drop_warned:
+            self._drop_warned = True
+            import logging
+
+            logging.getLogger("mpigroup.telemetry").warning(
+                "mpigroup telemetry: dropped %d sample(s): %s (further drops are only counted)", count, why)
 
     def _take(self, limit: int = 10000) -> list:
         batch: list = []

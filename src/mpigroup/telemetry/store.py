@@ -14,13 +14,14 @@ with :class:`RunStore` (``mpigroup telemetry show|plot RUN``).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 __all__ = ["Sample", "Series", "NodeStore", "RunStore", "new_run_dir", "resolve_run"]
 
@@ -79,8 +80,12 @@ class NodeStore:
         with self._lock:
             rows = [(self._series_id(metric, json.dumps(tags or {}, sort_keys=True)), float(ts), float(value))
                     for ts, _node, metric, value, tags in samples]
-            self._db.executemany("INSERT INTO samples (series, ts, value) VALUES (?, ?, ?)", rows)
-            self._db.commit()
+            try:
+                self._db.executemany("INSERT INTO samples (series, ts, value) VALUES (?, ?, ?)", rows)
+                self._db.commit()
+            except BaseException:
+                self._db.rollback()  # all or nothing: a caller may retry row by row
+                raise
             return len(rows)
 
     def series(self, metric: Optional[str] = None) -> list[tuple[int, str, dict]]:
@@ -228,3 +233,42 @@ def resolve_run(run: str, base: str) -> str:
     if os.path.isdir(candidate):
         return candidate
     raise FileNotFoundError(f"no telemetry run {run!r} (not a directory, and not a run id under {base})")
+
+
+def well_formed(sample: Any) -> bool:
+    """``(ts, node, metric, value, tags)`` with finite numbers (``add_data`` checks; not every sender does)."""
+    try:
+        ts, node, metric, value, tags = sample
+        return (isinstance(node, str) and isinstance(metric, str) and isinstance(tags, dict)
+                and math.isfinite(float(ts)) and math.isfinite(float(value)))
+    except (TypeError, ValueError):
+        return False
+
+
+def write_batch(store: "RunStore", samples: list, drop: Callable[[int, str], None]) -> list:
+    """Store what can be stored; returns the samples stored.
+
+    A malformed sample, or one the database refuses, costs only itself
+    (``drop(count, why)`` is told): a node whose batch fails is written
+    again row by row.
+    """
+    good = [s for s in samples if well_formed(s)]
+    if len(good) < len(samples):
+        drop(len(samples) - len(good), "malformed or non-finite")
+    by_node: dict[str, list] = {}
+    for sample in good:
+        by_node.setdefault(sample[1], []).append(sample)
+    stored = []
+    for node, rows in by_node.items():
+        target = store.node(node)
+        try:
+            target.write(rows)
+            stored += rows
+        except Exception:  # noqa: BLE001 (retried one by one below)
+            for row in rows:
+                try:
+                    target.write([row])
+                    stored.append(row)
+                except Exception as exc:  # noqa: BLE001 (reported through drop)
+                    drop(1, f"refused by the store ({exc})")
+    return stored
