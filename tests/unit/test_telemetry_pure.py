@@ -76,7 +76,11 @@ def test_store_round_trip_after_close(tmp_path):
 
 def test_run_dirs(tmp_path):
     first = new_run_dir(str(tmp_path), now=NOW)
-    RunStore(first, readonly=False).write_meta(level=1)
+    store = RunStore(first, readonly=False)
+    store.write_meta(level=1)
+    store.write([(NOW, "n1", "m", 1.0, {})])
+    assert os.stat(first).st_mode & 0o777 == 0o700  # private, like the run directory
+    assert os.stat(os.path.join(first, "n1.db")).st_mode & 0o777 == 0o600
     assert resolve_run("latest", str(tmp_path)) == first
     assert resolve_run(os.path.basename(first), str(tmp_path)) == first
     with pytest.raises(FileNotFoundError, match="no telemetry run"):

@@ -169,6 +169,7 @@ class TestFileRejections:
             ("slots:\n  - cpus: [1, 1]\n", "slots[0].cpus", "duplicate ids [1]"),
             ("slots:\n  - cpus: '0-3,2'\n", "slots[0].cpus", "duplicate ids [2]"),
             ("slots:\n  - cpus: [0]\n    count: 0\n", "slots[0].count", "expected a positive int"),
+            ("slots:\n  - cpus: [0]\n    count: 100000000\n", "slots[0].count", "over the limit of 4096"),
             ("slots:\n  - cpus: [0]\n    count: '2'\n", "slots[0].count", "expected a positive int"),
             ("- 1\n- 2\n", "(top level)", "expected a mapping"),
             ("", "(top level)", "expected a mapping"),

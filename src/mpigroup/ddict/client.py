@@ -538,8 +538,8 @@ class DDict(MutableMapping):
 
     @property
     def stats(self) -> list[dict]:
-        """Per manager: index, host, pid, keys, bytes_used (encoded keys + serialized values,
-        rollback copies included), bytes_budget, bytes_for_rollback, checkpoint_id."""
+        """Per manager: manager (its index), host, pid, keys, bytes_used (encoded keys + serialized
+        values, rollback copies included), bytes_budget, bytes_for_rollback, checkpoint_id."""
         return self._fan_out(O.STATS, self._targets())
 
     # ----------------------------------------------------------- lifecycle

@@ -46,6 +46,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 TOP_KEYS = ("name", "description", "gpu_vendor", "nodes", "slots")
 SLOT_KEYS = ("cpus", "gpu", "count")
+MAX_SLOT_COUNT = 4096  # per slot and node: far above any node's cores; 1e8 would hang the expansion
 GPU_VENDORS = ("nvidia", "amd", "intel")
 
 _RANGE_PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
@@ -231,6 +232,9 @@ def _parse_slot(raw: Any, index: int, path: str) -> SlotConfig:
     count = raw.get("count", 1)
     if not _is_int(count) or count < 1:
         raise _err(path, f"{where}.count", f"expected a positive int, got {count!r}")
+    if count > MAX_SLOT_COUNT:
+        raise _err(path, f"{where}.count", f"{count} processes in one slot is over the limit of "
+                                           f"{MAX_SLOT_COUNT}")
     return SlotConfig(index=index, cpus=cpus, gpus=gpus, count=count)
 
 

@@ -63,6 +63,7 @@ class NodeStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            os.chmod(path, 0o600)  # the samples are the user's (the run directory is 0700 too)
         self._lock = threading.Lock()
         self._ids: dict[tuple[str, str], int] = {}
 
@@ -212,7 +213,8 @@ def new_run_dir(base: str, now: Optional[float] = None) -> str:
     """Create ``base/<YYYYmmdd-HHMMSS>-<pid>`` and return it."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
     path = os.path.join(base, f"{stamp}-{os.getpid()}")
-    os.makedirs(path, exist_ok=False)
+    os.makedirs(path, mode=0o700, exist_ok=False)  # private, like the run directory
+    os.chmod(path, 0o700)  # makedirs' mode is masked by the umask
     return path
 
 
