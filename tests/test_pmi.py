@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 from helpers import REPO, run_mpigroup, write_script
 
@@ -24,6 +25,7 @@ def test_mpi_executable_allreduce_env_and_affinity(tmp_path):
     subprocess.run([mpicc(), "-O2", "-o", str(exe), str(REPO / "examples" / "mpi_hello.c")], check=True)
     script = write_script(tmp_path, """
 import sys
+import time
 from mpigroup import ProcessGroup, ProcessTemplate, Policy
 exe, out = sys.argv[1], sys.argv[2]
 pg = ProcessGroup(pmi=True, name="hello")
@@ -47,6 +49,7 @@ print("STATUS", [code for _, code in pg.exit_status], flush=True)
 def test_python_target_in_pmi_mode_sees_the_group_world(tmp_path):
     script = write_script(tmp_path, """
 import sys
+import time
 from mpigroup import ProcessGroup, ProcessTemplate
 def rank_main(out):
     from mpi4py import MPI
@@ -102,3 +105,51 @@ print("STATUS", [c for _, c in g.exit_status], "TOOK", round(time.time() - t, 1)
     codes = eval(line.split("STATUS", 1)[1].split("TOOK")[0])
     assert codes[1] == 3 and codes[0] in (0, -9)
     assert float(line.split("TOOK")[1]) < 30
+
+
+def test_no_secret_on_any_command_line(tmp_path):
+    """A PMI group's environment values and Python target never appear in /proc/*/cmdline (issue 15)."""
+    import base64
+    import binascii
+    import uuid
+
+    from helpers import processes_with_tag
+
+    secret = "hunter2-" + uuid.uuid4().hex
+    script = write_script(tmp_path, """
+import os, sys, time
+from mpigroup import ProcessGroup, ProcessTemplate
+def rank_main(flag_dir):
+    from mpi4py import MPI
+    assert os.environ["API_TOKEN"].startswith("hunter2-")
+    open(f"{flag_dir}/up{MPI.COMM_WORLD.Get_rank()}", "w").close()
+    time.sleep(3)
+pg = ProcessGroup(pmi=True, name="secretive")
+pg.add_process(3, ProcessTemplate(rank_main, args=(sys.argv[1],), env={"API_TOKEN": os.environ["TEST_SECRET"]}))
+pg.start(); pg.join(timeout=120)
+print("STATUS", [c for _, c in pg.exit_status])
+""")
+    tag = uuid.uuid4().hex
+    proc = subprocess.Popen([sys.executable, "-m", "mpigroup", str(script), str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=dict(os.environ, MPIGROUP_TEST_TAG=tag, TEST_SECRET=secret))
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"up{r}").exists() for r in range(3)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    seen = []
+    for p in processes_with_tag(tag):  # every process of this run, workers and shims included
+        try:
+            seen += p.cmdline()
+        except Exception:
+            continue
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "STATUS [0, 0, 0]" in out
+    assert len(seen) > 5
+    decoded = []
+    for word in seen:
+        try:
+            decoded.append(base64.b64decode(word, validate=True).decode("latin-1"))
+        except (binascii.Error, ValueError):
+            pass
+    assert not [w for w in seen + decoded if secret in w or "rank_main" in w], seen

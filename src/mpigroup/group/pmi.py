@@ -25,13 +25,16 @@ from ..runtime import protocol as P
 from ..topology import Placement, gpu_env
 
 
+PAYLOAD_ENV = "MPIGROUP_PMI_PAYLOAD"
+
+
 def _rank_spec(template, placement: Placement) -> dict:
-    if template.kind == "python":
-        payload_b64 = base64.b64encode(template.payload).decode()
-        argv = [sys.executable, "-m", "mpigroup.group.pmi_python", payload_b64]
+    env = dict(template.env)
+    if template.kind == "python":  # the target travels in the environment, never on a command line
+        env[PAYLOAD_ENV] = base64.b64encode(template.payload).decode()
+        argv = [sys.executable, "-m", "mpigroup.group.pmi_python"]
     else:
         argv = list(template.argv)
-    env = dict(template.env)
     env.update(gpu_env(placement))
     if template.kind == "python":  # import the target as the spawner did
         env.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
@@ -105,7 +108,7 @@ def proxy_main(run_dirs: dict, set_key: str, specs: list, hosts: list, world_pui
     has exited (orderly, through PMIx_Finalize).
     """
     from ..runtime import pmix_spawn
-    from ..runtime.shim import exec_rank_command
+    from ..runtime.shim import SPECS_ENV, SPECS_FROM_ENV, exec_rank_command
     from ..runtime.spawn import forwarded_env, group_by_host, spawn_exec_world
 
     inherited = forwarded_env()
@@ -122,8 +125,10 @@ def proxy_main(run_dirs: dict, set_key: str, specs: list, hosts: list, world_pui
         # MPI_Comm_spawn is never made (see runtime/pmix_spawn.py)
         apps = []
         for (first_rank, encoded), (host, idxs) in zip(entries, groups):
-            command, argv = exec_rank_command(sys.executable, run_dirs[host], set_key, first_rank, encoded)
-            apps.append((command, argv, inherited, len(idxs), host))
+            # the rank specs (environment values included) go in the shim's
+            # environment, which only the user can read, not on its command line
+            command, argv = exec_rank_command(sys.executable, run_dirs[host], set_key, first_rank, SPECS_FROM_ENV)
+            apps.append((command, argv, {**inherited, SPECS_ENV: encoded}, len(idxs), host))
         pmix_spawn.spawn_world(apps, os.getcwd())
         return
     intercomm = spawn_exec_world(run_dirs, set_key, entries, [h for h, _ in groups], [len(i) for _, i in groups])

@@ -1,7 +1,9 @@
 """Run a cloudpickled Python target as one rank of a PMI pass-through world.
 
-``python -m mpigroup.group.pmi_python PAYLOAD_B64``: the target's own
-``mpi4py`` sees the group's ``MPI_COMM_WORLD``.
+``python -m mpigroup.group.pmi_python`` with the target in
+``MPIGROUP_PMI_PAYLOAD`` (base64 cloudpickle; in the environment so that no
+other user can read it with ``ps``): the target's own ``mpi4py`` sees the
+group's ``MPI_COMM_WORLD``.
 """
 import base64
 import os
@@ -11,7 +13,7 @@ import traceback
 import cloudpickle
 
 if __name__ == "__main__":
-    fn, args, kwargs = cloudpickle.loads(base64.b64decode(sys.argv[1]))
+    fn, args, kwargs = cloudpickle.loads(base64.b64decode(os.environ.pop("MPIGROUP_PMI_PAYLOAD")))
     try:
         result = fn(*args, **kwargs)
     except SystemExit as exc:

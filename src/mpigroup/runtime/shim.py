@@ -52,6 +52,10 @@ def exec_rank_command(python: str, run_dir: str, set_key: str, first: int, encod
     return python, ["-m", "mpigroup.runtime.shim", run_dir, set_key, str(first), encoded]
 
 
+SPECS_ENV = "MPIGROUP_PMI_SPECS"  # the rank specs, when they travel in the environment
+SPECS_FROM_ENV = "-"  # what the command line says instead of the specs then
+
+
 def decode_status(raw: int) -> int:
     """Shell status to multiprocessing-style exit code (negative for signals)."""
     if raw > 128 and raw - 128 < 65:
@@ -118,6 +122,8 @@ def main(argv: list[str]) -> int:
     import base64
 
     run_dir, set_key, first, encoded = argv
+    if encoded == SPECS_FROM_ENV:
+        encoded = os.environ.pop(SPECS_ENV)
     rank = os.environ.get("PMIX_RANK") or os.environ.get("PMI_RANK") or "0"
     spec = json.loads(base64.b64decode(encoded))[int(rank) - int(first)]
     base = os.path.join(run_dir, "status", f"{set_key}.{rank}")
