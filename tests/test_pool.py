@@ -124,6 +124,8 @@ with Pool(2) as pool:
         r.get(60)
     except WorkerLostError as exc:
         print("LOST", "-9" in str(exc), round(time.monotonic() - t) < 30)
+        cause = exc.__cause__
+        print("CAUSE", cause.puid is not None, "killed by signal 9" in cause.traceback_text, cause.host is not None)
     try:
         pool.apply(die, (1,))
     except WorkerLostError as exc:
@@ -143,7 +145,7 @@ def test_pool_dead_worker_is_reported_and_replaced(tmp_path):
     res = run_mpigroup(write_script(tmp_path, DEAD_WORKER), str(tmp_path / "started"), timeout=300, tag="pool-dead")
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
-    for line in ("LOST True True", "EXITED True", "STILL-WORKS [0, 1, 4, 9, 16, 25]", "TERMINATED-FAST True",
+    for line in ("LOST True True", "CAUSE True True True", "EXITED True", "STILL-WORKS [0, 1, 4, 9, 16, 25]", "TERMINATED-FAST True",
                  "AFTER-TERMINATE PoolTerminated"):
         assert line in out, (line, out, res.stderr)
     assert wait_no_processes("pool-dead") == []

@@ -41,6 +41,14 @@ class WorkerLostError(MPIGroupError):
     """A pool worker died (or exited) while it ran this task, or before its result was sent."""
 
 
+def _lost_traceback(status: dict) -> str:
+    """What stands in for the traceback of a worker that died without reporting one."""
+    code = status.get("exitcode")
+    how = f"was killed by signal {-code}" if isinstance(code, int) and code < 0 else f"exited with code {code}"
+    return (f"(no Python traceback: the worker process (pid {status.get('pid')}) {how} "
+            "before it could report one)")
+
+
 class PoolTerminated(MPIGroupError):
     """The pool was terminated before this task's result arrived."""
 
@@ -351,8 +359,9 @@ class Pool:
             for i, (job_id, index, *_) in enumerate(records[:position + 1]):
                 what = "while running" if i == position else "after running (its result was lost with it)"
                 error = WorkerLostError(f"{who} {what} task {index} of job {job_id}")
-                self._settle(job_id, index, False, (error, RemoteError("WorkerLostError", str(error), "", rank=slot,
-                                                                       host=st["host"])))
+                remote = RemoteError("WorkerLostError", str(error), _lost_traceback(st), puid=st["puid"],
+                                     rank=slot, host=st["host"])
+                self._settle(job_id, index, False, (error, remote))
             self._outbox.extendleft(reversed(records[position + 1:]))  # never started: run them elsewhere
 
     # ---------------------------------------------------------- submission
