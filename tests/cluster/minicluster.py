@@ -82,6 +82,30 @@ def ensure_packages() -> None:
                    stdout=subprocess.DEVNULL)
 
 
+def remove_stale_dirs(parent: Path) -> list[str]:
+    """Remove the key directories of clusters whose owner was killed (SIGKILL skips close()).
+
+    Their namespaces and processes are gone already (the kernel removed them
+    with the owner's pipe); only the directory with the keys stays behind.
+    """
+    removed = []
+    for path in parent.glob("mpigroup-cluster-*"):
+        try:
+            owner = int((path / "owner").read_text())
+        except (OSError, ValueError):
+            continue  # not ours to judge (no owner recorded)
+        try:
+            os.kill(owner, 0)
+            continue  # its owner still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(str(path))
+    return removed
+
+
 class _NsProcess:
     """The outside handle of one namespace's init process."""
 
@@ -169,6 +193,7 @@ class Cluster:
         if reason:
             raise ClusterError(reason)
         t0 = time.monotonic()
+        remove_stale_dirs(self.dir.parent)
         try:
             self._write_config()
             self._bridge = _NsProcess("bridge", "bridge", {}, self._keep_r)
@@ -191,6 +216,7 @@ class Cluster:
         d = self.dir
         d.mkdir(parents=True, exist_ok=True)
         os.chmod(d, 0o700)
+        (d / "owner").write_text(f"{os.getpid()}\n")  # lets a later cluster remove this one if we are killed
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "id_ed25519")],
                        check=True)
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")],

@@ -108,3 +108,36 @@ def test_two_nodes_with_one_hostname_give_a_clear_error_not_a_hang(fresh_cluster
     assert "could not start and reach each other within 8 s" in proc.stderr, proc.stderr[-3000:]
     assert "same hostname" in proc.stderr and "'node'" in proc.stderr
     assert took < 60, took
+
+
+def test_a_killed_owner_leaves_nothing_the_next_cluster_does_not_remove():
+    """SIGKILL of the process that built a cluster: the kernel removes its hosts; its key directory
+    is removed by the next cluster that starts (it records its owner's pid)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from minicluster import remove_stale_dirs
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="killed-owner-", dir="/var/tmp"))  # hosts have their own /tmp
+    owner = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, %r)\n"
+        "from minicluster import Cluster\n"
+        "c = Cluster(2, workdir=%r).start()\n"
+        "print(c.pid_of('h1'), c.pid_of('h2'), flush=True)\n"
+        "time.sleep(600)\n") % (str(SCRIPTS.parent), str(tmp_path / "mpigroup-cluster-victim"))],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        inits = [int(p) for p in owner.stdout.readline().split()]
+        assert len(inits) == 2 and all(os.path.exists(f"/proc/{p}") for p in inits)
+    finally:
+        owner.kill()
+        owner.wait()
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{p}") for p in inits) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(os.path.exists(f"/proc/{p}") for p in inits)  # the hosts went with their owner
+    assert (tmp_path / "mpigroup-cluster-victim").exists()
+    assert remove_stale_dirs(tmp_path) == [str(tmp_path / "mpigroup-cluster-victim")]
+    assert not (tmp_path / "mpigroup-cluster-victim").exists()
+    shutil.rmtree(tmp_path)
