@@ -110,6 +110,18 @@ def test_live_endpoint_prometheus_opentsdb_top_and_store(tmp_path):
                              capture_output=True, text=True, timeout=60)
         assert top.returncode == 0, top.stderr
         assert re.search(rf"{node} cpu load average 1 min: +[\d.]+ on \d+ CPUs", top.stdout), top.stdout
+        # the store must hold two host samples before the run ends (0.5 s apart; a slow machine
+        # may need longer than the queries above took)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            live = RunStore(run_dir)
+            try:
+                series = live.query("system_load_average")
+                if series and len(series[0].points) >= 2:
+                    break
+            finally:
+                live.close()
+            time.sleep(0.2)
     finally:
         (tmp_path / "release").touch()
         out, err = proc.communicate(timeout=120)
