@@ -245,19 +245,16 @@ def run_agent(run_dir: str, is_leader: bool, head_pid=None, node: str = "") -> i
                 busy |= agent.reap()
             if busy:
                 backoff.reset()
-            if agent is not None and agent.workers:
-                backoff.maximum = 5e-3
-                if agent.wait_io(backoff.current):
-                    backoff.reset()
-                else:
-                    backoff.current = min(backoff.maximum, backoff.current * backoff.factor)
+            if agent is None:
+                backoff.sleep()
+                continue
+            # a worker's frame or connection ends the wait at once; 5 ms cap while it has workers
+            backoff.maximum = 5e-3 if agent.workers else 50e-3
+            backoff.current = min(backoff.current, backoff.maximum)
+            if agent.wait_io(backoff.current):
+                backoff.reset()
             else:
-                backoff.maximum = 50e-3
-                if agent is not None:
-                    agent.wait_io(backoff.current)
-                    backoff.current = min(backoff.maximum, backoff.current * backoff.factor)
-                else:
-                    backoff.sleep()
+                backoff.current = min(backoff.maximum, backoff.current * backoff.factor)
     finally:
         if agent is not None:
             agent.kill_all()
