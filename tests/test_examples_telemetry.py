@@ -54,7 +54,8 @@ def test_llm_inference_every_prompt_answered_once(tmp_path):
     assert "answered 105 of 105 prompts" in proc.stdout
     _every_node_sampled(run)
     latency = run.query("request_latency")
-    assert {s.tags["worker"] for s in latency} == set(per_worker)
-    # the load balance is in the store: samples per worker = prompts that worker served
-    assert {s.tags["worker"]: len(s.points) for s in latency} == {w: int(n) for w, n in per_worker.items()}
+    # the load balance is in the store: samples per worker = prompts that worker served (a worker
+    # that a busy machine kept from its first prompt until the others had taken them all has no series)
+    served = {w: int(n) for w, n in per_worker.items() if int(n)}
+    assert {s.tags["worker"]: len(s.points) for s in latency} == served, per_worker
     assert all(v >= 0 for s in latency for _, v in s.points)
