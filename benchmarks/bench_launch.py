@@ -97,7 +97,7 @@ def run_mpigroup(n: int, target, hosts=None) -> None:
 
 
 def _mpi_env_args() -> list[str]:
-    from mpigroup.launcher.env import MPI_DEFAULTS
+    from mpigroup.base.mpienv import MPI_DEFAULTS
 
     names = [row[0] for row in MPI_DEFAULTS] + ["OPAL_PREFIX"]
     return [f"{k}={os.environ[k]}" for k in names if k in os.environ]

@@ -10,7 +10,7 @@
 import os
 import sys
 
-from mpigroup.launcher.env import apply_defaults
+from mpigroup.base.mpienv import apply_defaults
 
 apply_defaults(os.environ)
 

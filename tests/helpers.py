@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from mpigroup.launcher.env import mpiexec_path
+from mpigroup.base.mpienv import mpiexec_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +33,31 @@ def run_mpigroup(script: Path, *args: str, np: int | None = None, timeout: float
     full_env.update(env or {})
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env,
                           cwd=script.parent)
+
+
+def run_mpigroup_private_shm(script: Path, *args: str, timeout: float = 120, tag: str | None = None,
+                             ) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Like :func:`run_mpigroup`, with a /dev/shm of its own; returns the files left in it at the end.
+
+    Other runs on this machine (a parallel CI job, a user's run) create and
+    remove segments in the machine's /dev/shm at any time, so a leak check
+    that compares the machine's /dev/shm before and after is not about this
+    run alone. The run gets a private mount namespace (a user namespace too
+    when not root) with an empty tmpfs on /dev/shm, listed when it ends.
+    """
+    listing = script.parent / f"shm-left-{uuid.uuid4().hex}.txt"
+    inner = ('mount -t tmpfs -o size=2g,mode=1777 mpigroup-test-shm /dev/shm || exit 97; "$@"; rc=$?; '
+             f'ls -A /dev/shm > "{listing}"; exit $rc')
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    if os.geteuid() != 0:
+        unshare[1:1] = ["--user", "--map-root-user"]
+    cmd = [*unshare, "sh", "-c", inner, "sh", sys.executable, "-m", "mpigroup", str(script), *args]
+    env = dict(os.environ)
+    env["MPIGROUP_TEST_TAG"] = tag or uuid.uuid4().hex
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=script.parent)
+    assert proc.returncode != 97, f"could not mount a private /dev/shm: {proc.stderr}"
+    left = listing.read_text().split() if listing.exists() else ["<no listing: the run did not finish>"]
+    return proc, left
 
 
 def processes_with_tag(tag: str) -> list[psutil.Process]:

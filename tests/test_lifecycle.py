@@ -3,8 +3,8 @@
 Every run carries a unique MPIGROUP_TEST_TAG in its environment; spawned
 ranks inherit it, so the process table tells whether anything survived.
 """
-import glob
 import os
+import shutil
 import signal
 import tempfile
 import subprocess
@@ -15,12 +15,19 @@ import uuid
 import pytest
 
 from helpers import processes_with_tag, run_mpigroup, wait_no_processes, write_script
-from mpigroup.launcher.env import mpiexec_path
+from mpigroup.base.mpienv import mpiexec_path
 
-def run_dirs() -> set:
-    """Run directories: in the temp dir (singleton) or in PRRTE's per-job directory (mpiexec)."""
-    tmp = tempfile.gettempdir()
-    return set(glob.glob(os.path.join(tmp, "mpigroup-*")) + glob.glob(os.path.join(tmp, "ompi.*", "mpigroup-*")))
+@pytest.fixture
+def run_tmp():
+    """A TMPDIR of this test's run alone: its run directories (and PRRTE's) go there, no one else's."""
+    path = tempfile.mkdtemp(prefix="mgt-")  # short: PRRTE puts socket paths under it
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_dirs(tmp: str) -> set:
+    """Run directories under ``tmp``: in it (singleton) or in PRRTE's per-job directory (mpiexec)."""
+    return {os.path.join(root, d) for root, dirs, _ in os.walk(tmp) for d in dirs if d.startswith("mpigroup-")}
 
 
 SLEEPY = """
@@ -40,25 +47,26 @@ pg.join()
 
 
 @pytest.mark.parametrize("np", [None, 2])
-def test_unhandled_exception_exits_nonzero_and_cleans_up(tmp_path, np):
+def test_unhandled_exception_exits_nonzero_and_cleans_up(tmp_path, np, run_tmp):
     tag = uuid.uuid4().hex
-    before = run_dirs()
-    proc = run_mpigroup(write_script(tmp_path, SLEEPY), "crash", np=np, tag=tag, timeout=120)
+    before = run_dirs(run_tmp)
+    proc = run_mpigroup(write_script(tmp_path, SLEEPY), "crash", np=np, tag=tag, timeout=120,
+                        env={"TMPDIR": run_tmp})
     assert proc.returncode != 0
     assert "user script failed on purpose" in proc.stderr
     assert wait_no_processes(tag) == []
-    assert run_dirs() - before == set()
+    assert run_dirs(run_tmp) - before == set()
 
 
 @pytest.mark.parametrize("np", [None, 2])
-def test_ctrl_c_stops_every_process(tmp_path, np):
+def test_ctrl_c_stops_every_process(tmp_path, np, run_tmp):
     tag = uuid.uuid4().hex
-    before = run_dirs()
+    before = run_dirs(run_tmp)
     script = write_script(tmp_path, SLEEPY)
     cmd = [sys.executable, "-m", "mpigroup", str(script)]
     if np:
         cmd = [mpiexec_path(os.environ), "-n", str(np), *cmd]
-    env = dict(os.environ, MPIGROUP_TEST_TAG=tag)
+    env = dict(os.environ, MPIGROUP_TEST_TAG=tag, TMPDIR=run_tmp)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=tmp_path)
     assert "STARTED" in proc.stdout.readline()
@@ -73,7 +81,7 @@ def test_ctrl_c_stops_every_process(tmp_path, np):
         pytest.fail("run did not end after SIGINT")
     assert proc.returncode != 0
     assert wait_no_processes(tag) == []
-    assert run_dirs() - before == set()  # the run directory went too
+    assert run_dirs(run_tmp) - before == set()  # the run directory went too
 
 
 def test_killed_worker_is_reported_and_run_ends_clean(tmp_path):
@@ -100,13 +108,13 @@ except ProcessGroupError as exc:
     assert wait_no_processes(tag) == []  # the surviving sleeper was stopped at shutdown
 
 
-def test_killing_the_head_ends_the_whole_job(tmp_path):
+def test_killing_the_head_ends_the_whole_job(tmp_path, run_tmp):
     """SIGKILL of rank 0 under mpiexec: agents and workers notice and leave; nothing hangs."""
     tag = uuid.uuid4().hex
-    before = run_dirs()
+    before = run_dirs(run_tmp)
     script = write_script(tmp_path, SLEEPY)
     cmd = [mpiexec_path(os.environ), "-n", "2", sys.executable, "-m", "mpigroup", str(script)]
-    env = dict(os.environ, MPIGROUP_TEST_TAG=tag)
+    env = dict(os.environ, MPIGROUP_TEST_TAG=tag, TMPDIR=run_tmp)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=tmp_path)
     assert "STARTED" in proc.stdout.readline()
@@ -122,7 +130,7 @@ def test_killing_the_head_ends_the_whole_job(tmp_path):
         proc.kill()
         pytest.fail(f"job hung after its head was killed; left: {left}")
     assert wait_no_processes(tag, timeout=15) == []
-    assert run_dirs() - before == set()
+    assert run_dirs(run_tmp) - before == set()
 
 
 SEGMENTS = """

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from helpers import REPO
-from mpigroup.launcher.env import mpiexec_path
+from mpigroup.base.mpienv import mpiexec_path
 
 
 def test_pytest_mpi_suite_passes_on_two_ranks():

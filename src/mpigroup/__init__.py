@@ -56,6 +56,16 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
+def _setup_logging() -> None:
+    """The ``mpigroup`` logger: its level from MPIGROUP_LOG_LEVEL, stderr unless the application logs."""
+    from .base import log
+
+    log.setup()
+
+
+_setup_logging()
+
+
 def _register_start_method() -> None:
     """Register the "mpigroup" multiprocessing start method (adds one entry, replaces nothing)."""
     from .mp.context import register_start_method
@@ -64,6 +74,27 @@ def _register_start_method() -> None:
 
 
 _register_start_method()
+
+
+def _register_head_services() -> None:
+    """Tell the runtime's head which layer above it answers which requests (loaded on first use)."""
+    from .runtime import requests
+
+    def sync_operations():
+        from .sync.head_service import HEAD_OPERATIONS
+
+        return HEAD_OPERATIONS
+
+    def telemetry_operations():
+        from .telemetry.service import HEAD_OPERATIONS
+
+        return HEAD_OPERATIONS
+
+    requests.register_provider(("universe_join", "arena_alloc", "arena_free"), sync_operations)
+    requests.register_provider(("telemetry_put", "telemetry_stopping"), telemetry_operations)
+
+
+_register_head_services()
 
 
 def __getattr__(name: str) -> object:

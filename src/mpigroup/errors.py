@@ -1,4 +1,40 @@
-"""Exception types shared by every layer. Pure Python, no MPI."""
+"""Every exception mpigroup raises on purpose, under :class:`MPIGroupError`.
+
+Pure Python and the bottom of the import layers: it imports nothing from
+mpigroup, so any layer may raise these. Where a ``multiprocessing`` user
+expects a standard base (``TimeoutError``, ``ValueError``, ``KeyError``,
+``MemoryError``), the class derives from it as well::
+
+    MPIGroupError
+    ├── SettingError (ValueError)          an MPIGROUP_* variable has a bad value
+    ├── ConfigError (ValueError)           a YAML policy file is invalid
+    ├── PolicyError (ValueError)           a policy the allocation cannot satisfy
+    ├── RuntimeNotStarted (RuntimeError)
+    ├── RuntimeStartError (RuntimeError)
+    ├── ShuttingDown (RuntimeError)        the run is ending: no new processes or steps
+    ├── HeadUnreachable (RuntimeError)     the head did not answer in time
+    ├── HostLost (RuntimeError)
+    ├── ProcessGroupError (RuntimeError)
+    ├── RemoteError                        an exception raised in another process
+    ├── SharedObjectError (RuntimeError)   Queue, Event, locks
+    │   ├── ObjectGone                     the object was destroyed
+    │   ├── LockOwnerDied                  its holder's process is gone
+    │   ├── QueueBroken                    a process died while moving a frame
+    │   ├── LeftUniverse                   this process left the shared-object universe
+    │   └── ArenaFull (MemoryError)
+    ├── PoolError
+    │   ├── BrokenPool (RuntimeError)      the pool cannot run tasks any more
+    │   ├── WorkerLostError                a worker died while it ran the task
+    │   └── PoolTerminated
+    ├── DDictError
+    │   ├── DDictKeyError (KeyError)
+    │   ├── DDictFullError
+    │   ├── DDictTimeoutError (TimeoutError)
+    │   └── DDictManagerError              a manager died or its channel broke
+    ├── TelemetryError (RuntimeError)
+    │   └── GPUUnavailable
+    └── PMIxSpawnError (RuntimeError)
+"""
 from __future__ import annotations
 
 from typing import Optional
@@ -12,6 +48,19 @@ class PolicyError(MPIGroupError, ValueError):
     """A policy cannot be satisfied by the allocation (bad host, CPU or GPU)."""
 
 
+class SettingError(MPIGroupError, ValueError):
+    """An ``MPIGROUP_*`` environment variable has a value mpigroup cannot use."""
+
+    def __init__(self, name: str, value: str, allowed: str) -> None:
+        self.name = name
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{name}={value!r} is not valid: {allowed}")
+
+    def __reduce__(self):
+        return (type(self), (self.name, self.value, self.allowed))
+
+
 class ConfigError(MPIGroupError, ValueError):
     """A configuration file is invalid; the message names file, field and reason."""
 
@@ -22,6 +71,14 @@ class RuntimeNotStarted(MPIGroupError, RuntimeError):
 
 class RuntimeStartError(MPIGroupError, RuntimeError):
     """The runtime cannot start with these initial ranks (the message says why)."""
+
+
+class ShuttingDown(MPIGroupError, RuntimeError):
+    """The run is shutting down: it starts no new processes and no new shared-object steps."""
+
+
+class HeadUnreachable(MPIGroupError, RuntimeError):
+    """The head did not answer within the timeout."""
 
 
 class HostLost(MPIGroupError, RuntimeError):
@@ -73,6 +130,58 @@ class RemoteError(MPIGroupError):
 
 def _rebuild_remote_error(exc_type, message, tb, puid, rank, host) -> RemoteError:
     return RemoteError(exc_type, message, tb, puid=puid, rank=rank, host=host)
+
+
+class SharedObjectError(MPIGroupError, RuntimeError):
+    """A Queue, Event, lock or other shared object cannot be used."""
+
+
+class ObjectGone(SharedObjectError):
+    """The shared object was destroyed (its last handle went away)."""
+
+
+class LockOwnerDied(SharedObjectError):
+    """A lock is held by a process that no longer exists."""
+
+
+class QueueBroken(SharedObjectError):
+    """A process died in the middle of moving a frame through this queue."""
+
+
+class LeftUniverse(SharedObjectError):
+    """This process has left the shared-object universe (it is exiting)."""
+
+
+class ArenaFull(SharedObjectError, MemoryError):
+    """The head's arena window has no free block of the requested size."""
+
+
+class PoolError(MPIGroupError):
+    """A Pool could not run a task."""
+
+
+class BrokenPool(PoolError, RuntimeError):
+    """The pool cannot run tasks any more (its service thread failed or it lost its workers)."""
+
+
+class WorkerLostError(PoolError):
+    """A pool worker died (or exited) while it ran this task, or before its result was sent."""
+
+
+class PoolTerminated(PoolError):
+    """The pool was terminated before this task's result arrived."""
+
+
+class TelemetryError(MPIGroupError, RuntimeError):
+    """Telemetry is used in a way the run does not allow."""
+
+
+class GPUUnavailable(TelemetryError):
+    """GPU metrics were asked for, but no GPU library or device answers."""
+
+
+class PMIxSpawnError(MPIGroupError, RuntimeError):
+    """PMIx_Spawn is not available or failed (the message has PMIx's status)."""
 
 
 class DDictError(MPIGroupError):

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from minicluster import Cluster, ensure_packages, unavailable_reason  # noqa: E402
 
-from mpigroup.launcher.env import mpiexec_path  # noqa: E402
+from mpigroup.base.mpienv import mpiexec_path  # noqa: E402
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 REPO = Path(__file__).resolve().parents[2]

@@ -467,7 +467,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sys.exit(f"no host {args.host!r}; hosts: {', '.join(state['hosts'])}")
         env = dict(os.environ, **state["env"])
         try:  # as `mpigroup run` would: mpigroup's MPI defaults where unset (root, fault isolation)
-            from mpigroup.launcher.env import apply_defaults
+            from mpigroup.base.mpienv import apply_defaults
 
             apply_defaults(env)
         except ImportError:

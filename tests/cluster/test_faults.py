@@ -7,7 +7,7 @@ import sys
 import time
 
 from conftest import SCRIPTS
-from mpigroup.launcher.env import mpiexec_path
+from mpigroup.base.mpienv import mpiexec_path
 
 
 def _mpigroup_cmd(cluster_run, script, hosts):

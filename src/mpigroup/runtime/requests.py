@@ -2,13 +2,21 @@
 
 The same operations are called directly on the head and through messages from
 every other process (:class:`mpigroup.runtime.api.RemoteHeadAPI`).
+
+The runtime's own operations are listed here. Services of higher layers (the
+shared-object universe of :mod:`mpigroup.sync`, telemetry) add theirs with
+:func:`register_provider`, from the package's top (``mpigroup/__init__.py``),
+so that the runtime never imports the layers above it. A provider is loaded
+on the head the first time one of its operations is asked for.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import threading
+from typing import Any, Callable, Iterable, Mapping
 
+Handler = Callable[..., Any]
 
-_OPS: dict[str, Callable[..., Any]] = {
+_OPS: dict[str, Handler] = {
     "new_puids": lambda head, n: head.new_puids(n),
     "new_set_key": lambda head, prefix="s": head.new_set_key(prefix),
     "spawn_python": lambda head, members, hosts, join_universe=False: head.spawn_python(
@@ -18,33 +26,44 @@ _OPS: dict[str, Callable[..., Any]] = {
     "signal": lambda head, puids, signum: head.signal(puids, signum),
     "output": lambda head, puid, stream: head.output(puid, stream),
     "abandon": lambda head, puids, exitcode: head.abandon(puids, exitcode),
-    # shared objects (mpigroup.sync): membership of the universe, arena blocks
-    "universe_join": lambda head, puids: _universe_head().request_join(puids),
-    "arena_alloc": lambda head, nbytes: _universe_head().allocate(nbytes),
-    "arena_free": lambda head, offset: _universe_head().free(offset),
-    # telemetry: node monitors report here (from any host)
-    "telemetry_put": lambda head, samples: _telemetry().put_from_monitor(samples),
-    "telemetry_stopping": lambda head: _telemetry().monitors_stopping(),
 }
+_providers: dict[str, Callable[[], Mapping[str, Handler]]] = {}
+_lock = threading.Lock()
 
 
-def _telemetry():
-    from ..telemetry import service
-
-    return service
-
-
-def _universe_head():
-    from ..sync.universe import head_service
-
-    return head_service()
-
-OPERATIONS = tuple(_OPS)
+def register_provider(operations: Iterable[str], load: Callable[[], Mapping[str, Handler]]) -> None:
+    """Declare that ``load()`` returns the handlers ``{op: fn(head, **kwargs)}`` of ``operations``."""
+    with _lock:
+        for op in operations:
+            if op in _OPS:
+                raise ValueError(f"head operation {op!r} is already defined")
+            _providers[op] = load
 
 
-def handle_request(head, op: str, kwargs: dict) -> Any:
-    try:
-        fn = _OPS[op]
-    except KeyError:
-        raise ValueError(f"unknown head operation {op!r}; known: {', '.join(OPERATIONS)}") from None
-    return fn(head, **kwargs)
+def operations() -> tuple[str, ...]:
+    """Every operation the head answers (its own and the providers')."""
+    return tuple(_OPS) + tuple(op for op in _providers if op not in _OPS)
+
+
+def _handler(op: str) -> Handler:
+    fn = _OPS.get(op)
+    if fn is not None:
+        return fn
+    with _lock:
+        fn = _OPS.get(op)
+        if fn is None:
+            load = _providers.get(op)
+            if load is None:
+                raise ValueError(f"unknown head operation {op!r}; known: {', '.join(operations())}")
+            handlers = dict(load())
+            missing = [name for name, provider in _providers.items() if provider is load and name not in handlers]
+            if missing:
+                raise ValueError(f"the provider of head operations {missing} does not define them")
+            _OPS.update(handlers)
+            fn = _OPS[op]
+    return fn
+
+
+def handle_request(head: Any, op: str, kwargs: dict) -> Any:
+    """Run operation ``op`` on the head with ``kwargs`` and return its result."""
+    return _handler(op)(head, **kwargs)

@@ -24,7 +24,7 @@ def forwarded_env() -> dict[str, str]:
     may have started before the head applied its defaults. Open MPI's own
     internal ``OMPI_MCA_*`` variables of this process are never copied.
     """
-    from ..launcher.env import MPI_DEFAULTS
+    from ..base.mpienv import MPI_DEFAULTS
 
     names = {row[0] for row in MPI_DEFAULTS} | {"PYTHONPATH", "OPAL_PREFIX", "PATH"}
     own = {"MPIGROUP_PUID", "MPIGROUP_NODE"}  # set per process

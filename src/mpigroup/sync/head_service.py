@@ -106,3 +106,17 @@ def _done(request) -> bool:
         return request.Test()
     except MPI.Exception:
         return True
+
+
+def _head():
+    from .universe import head_service
+
+    return head_service()
+
+
+# the head requests of the universe (see mpigroup.runtime.requests.register_provider)
+HEAD_OPERATIONS = {
+    "universe_join": lambda head, puids: _head().request_join(puids),
+    "arena_alloc": lambda head, nbytes: _head().allocate(nbytes),
+    "arena_free": lambda head, offset: _head().free(offset),
+}

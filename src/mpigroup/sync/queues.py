@@ -27,6 +27,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ..base import shutdown
+from ..base.shutdown import Stage
+
 from . import rma, serialize
 from . import universe as U
 
@@ -575,3 +578,5 @@ def flush_all(timeout: float = 60.0) -> None:
         if not q._joincancelled:
             q._flush(timeout)
 
+
+shutdown.register(Stage.FLUSH, "mpigroup.sync.queues", lambda timeout=60.0: flush_all(timeout), priority=10)

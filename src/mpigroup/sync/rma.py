@@ -22,6 +22,7 @@ from typing import Optional
 import numpy as np
 from mpi4py import MPI
 
+from ..base import sharing
 from . import universe as U
 
 WORD = 8
@@ -160,7 +161,7 @@ class SharedObject:
         return ()
 
     def __reduce__(self):
-        U.note_handle_pickled()
+        sharing.note_handle_pickled()
         return (_rebuild, (type(self), self._offset, self._generation, self._params()))
 
     def _destroy_block(self) -> None:

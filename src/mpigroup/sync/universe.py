@@ -30,6 +30,9 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+from ..base import sharing, shutdown
+from ..base.shutdown import Stage
+
 from mpi4py import MPI
 
 TAG_STEP = 41  # head -> member, on the universe communicator: ("step", ...)
@@ -361,14 +364,9 @@ def leave() -> None:
         uni.left.set()
 
 
-_handles_pickled = 0
 
 
-def note_handle_pickled() -> None:
-    """Record that a shared-object handle was pickled (spawns use it to join the set at boot)."""
-    global _handles_pickled
-    _handles_pickled += 1
-
-
-def handles_pickled() -> int:
-    return _handles_pickled
+sharing.note_universe_used()
+shutdown.register(Stage.BEFORE_KILL, "mpigroup.sync.universe", stop_head_service)
+shutdown.register(Stage.AFTER_STOP, "mpigroup.sync.universe", fence_operations)
+shutdown.register(Stage.LEAVE, "mpigroup.sync.universe", leave)

@@ -27,6 +27,8 @@ import threading
 import time
 from typing import Any, Optional
 
+from ..base import shutdown
+from ..base.shutdown import Stage
 from . import config
 from .store import RunStore, new_run_dir
 
@@ -274,6 +276,14 @@ def monitors_stopping() -> bool:
     """Head side of ``telemetry_stopping``."""
     service = _service
     return service is None or service.monitors_stopping()
+
+
+# the head requests node monitors make (see mpigroup.runtime.requests.register_provider)
+HEAD_OPERATIONS = {
+    "telemetry_put": lambda head, samples: put_from_monitor(samples),
+    "telemetry_stopping": lambda head: monitors_stopping(),
+}
+
 _lock = threading.Lock()
 
 
@@ -346,3 +356,7 @@ def stop(urgent: bool = False, timeout: float = 30.0) -> bool:
     if failure:
         raise failure[0]
     return True
+
+
+# the head's shutdown stops the service first (see mpigroup.runtime.context.shutdown_head)
+shutdown.register(Stage.TELEMETRY, "mpigroup.telemetry", lambda urgent=False: stop(urgent=urgent))

@@ -17,6 +17,9 @@ import time
 import traceback
 from typing import Any, Optional
 
+from ..base import shutdown
+from ..base.shutdown import Stage
+
 
 def _adopt_sys_path(member) -> None:
     """Import like the spawner did (as multiprocessing's spawn does)."""
@@ -150,19 +153,9 @@ def _run_exec(member) -> tuple[int, Optional[tuple]]:
 
 
 def _leave_universe() -> None:
-    """Flush queue feeders, then leave the shared-object universe (if we joined it)."""
-    if "mpigroup.sync.universe" not in sys.modules:
-        return
-    try:
-        if "mpigroup.sync.queues" in sys.modules:
-            from ..sync.queues import flush_all
-
-            flush_all()
-        from ..sync.universe import leave
-
-        leave()
-    except Exception:
-        traceback.print_exc()
+    """Flush queue feeders, then leave the shared-object universe (if this process joined it)."""
+    shutdown.run(Stage.FLUSH, timeout=60.0)
+    shutdown.run(Stage.LEAVE)
 
 
 def _leave_pmix() -> None:

@@ -116,7 +116,9 @@ def apply_defaults(env: MutableMapping[str, str]) -> dict[str, str]:
 
 def mpiexec_path(env: Mapping[str, str]) -> str:
     """The ``mpiexec`` to use: $MPIGROUP_MPIEXEC, the wheel's, then PATH."""
-    explicit = env.get("MPIGROUP_MPIEXEC")
+    from .config import get
+
+    explicit = get("MPIGROUP_MPIEXEC", env)
     if explicit:
         return explicit
     candidate = os.path.join(sys.prefix, "bin", "mpiexec")
