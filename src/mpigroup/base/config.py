@@ -212,8 +212,14 @@ def table(include_internal: bool = False) -> list[tuple[str, str, str]]:
     for s in _SETTINGS_LIST:
         if s.internal and not include_internal:
             continue
-        default = "" if s.default in (None, "") else (_show(s.default, s.kind) if s.kind == "bytes" else
-                                                        str(int(s.default)) if s.kind == "bool" else str(s.default))
+        if s.default in (None, ""):
+            default = ""
+        elif s.kind in ("bytes", "seconds", "number"):
+            default = _show(s.default, s.kind)
+        elif s.kind == "bool":
+            default = str(int(s.default))
+        else:
+            default = str(s.default)
         rows.append((s.name, default, s.meaning))
     return rows
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-__all__ = ["pid_alive", "mapped_files"]
+__all__ = ["pid_alive", "mapped_files", "finalize_pmix"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -34,3 +34,23 @@ def mapped_files(keep: Callable[[str], bool] = lambda path: True) -> set[str]:
         if len(fields) == 6 and fields[5].startswith("/") and keep(fields[5]):
             paths.add(fields[5])
     return paths
+
+
+def finalize_pmix() -> None:
+    """Finalize PMIx (not MPI) so the launcher counts this process's exit as orderly.
+
+    ``MPI_Finalize`` would wait for the whole spawned set to disconnect; a
+    process that exits with no finalize at all is "terminated without sync"
+    to PRRTE, which may then tear down the set. ``PMIx_Finalize`` alone tells
+    the PMIx server we are leaving on purpose. Only for a libpmix already
+    loaded into this process (Open MPI's); a no-op elsewhere.
+    """
+    import ctypes
+
+    for path in mapped_files(lambda p: "libpmix.so" in p):
+        try:
+            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
+            lib.PMIx_Finalize(None, ctypes.c_size_t(0))
+        except (OSError, AttributeError):
+            pass
+        return
