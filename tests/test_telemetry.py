@@ -10,7 +10,7 @@ import uuid
 
 from helpers import run_mpigroup, wait_no_processes, write_script
 
-from mpigroup.telemetry.store import RunStore
+from mpigroup.telemetry.runstore import RunStore
 
 LIVE = """
 import os, time

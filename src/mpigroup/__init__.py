@@ -68,7 +68,7 @@ _setup_logging()
 
 def _register_start_method() -> None:
     """Register the "mpigroup" multiprocessing start method (adds one entry, replaces nothing)."""
-    from .mp.context import register_start_method
+    from .mp.start_method import register_start_method
 
     register_start_method()
 

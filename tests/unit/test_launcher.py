@@ -13,7 +13,7 @@ from mpigroup.base import mpienv as envmod
 from mpigroup.launcher.allocation import BatchAllocation, detect_allocation
 from mpigroup.launcher.cli import main
 from mpigroup.launcher.hostlist import compress_hostlist, expand_hostlist
-from mpigroup.launcher.run_cmd import build_run_command, format_command
+from mpigroup.launcher.mpiexec_command import build_run_command, format_command
 
 SLURM_VARS = ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_NODELIST",
               "SLURM_JOB_CPUS_PER_NODE", "SLURM_CPUS_ON_NODE", "PBS_NODEFILE", "PBS_JOBID")

@@ -188,7 +188,7 @@ def _run_child(argv: list[str], env: dict[str, str], bars_port: Optional[int] = 
 def _cmd_run(run_parser: argparse.ArgumentParser, args: Sequence[str]) -> int:
     from .allocation import detect_allocation
     from ..base.mpienv import mpiexec_path
-    from .run_cmd import build_run_command, format_command
+    from .mpiexec_command import build_run_command, format_command
 
     opt_tokens, target = _split_run_args(args)
     ns = run_parser.parse_args(opt_tokens)  # exits 2 on bad values, 0 on --help

@@ -48,7 +48,7 @@ def cmd_top(ns: argparse.Namespace) -> int:
 
 def _open(run: str):
     from ..telemetry import config
-    from ..telemetry.store import RunStore, resolve_run
+    from ..telemetry.runstore import RunStore, resolve_run
 
     return RunStore(resolve_run(run, config.base_dir()))
 

@@ -5,7 +5,7 @@ What Grafana's OpenTSDB data source calls, as Dragon's aggregator serves it:
 ``/api/suggest``, ``/api/search/lookup``, ``/api/aggregators``,
 ``/api/config/filters`` and ``/api/version``. Handlers take the decoded
 request and a *source* with ``query(metric, start, end) -> [Series]``,
-``metrics()`` and ``series()`` (a :class:`~.store.RunStore`), and return
+``metrics()`` and ``series()`` (a :class:`~.runstore.RunStore`), and return
 ``(status, json-able body)``.
 
 Semantics kept from OpenTSDB: times are epoch seconds or milliseconds (13

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .store import RunStore
+from .runstore import RunStore
 
 __all__ = ["plot_run"]
 

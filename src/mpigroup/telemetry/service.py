@@ -30,7 +30,7 @@ from typing import Any, Optional
 from ..base import shutdown
 from ..base.shutdown import Stage
 from . import config
-from .store import RunStore, new_run_dir
+from .runstore import RunStore, new_run_dir
 
 __all__ = ["TelemetryService", "current", "start", "ensure_started", "stop", "QUEUE_ENV"]
 
@@ -158,7 +158,7 @@ class TelemetryService:
         """Store a batch; a malformed sample costs only itself, never the batch."""
         if not samples:
             return
-        from .store import write_batch
+        from .runstore import write_batch
 
         good = write_batch(self.store, samples, self._drop)
         self.stored += len(good)
