@@ -17,7 +17,7 @@ def test_settings_defaults_and_errors():
     assert config.port({"MPIGROUP_TELEMETRY_PORT": "0"}) == 0
     assert config.interval({"MPIGROUP_TELEMETRY_INTERVAL": "0.5"}) == 0.5
     assert config.base_dir({"MPIGROUP_TELEMETRY_DIR": "/x/y"}) == "/x/y"
-    for env, word in (({"MPIGROUP_TELEMETRY_LEVEL": "high"}, "LEVEL"), ({"MPIGROUP_TELEMETRY_LEVEL": "4"}, "0-3"),
+    for env, word in (({"MPIGROUP_TELEMETRY_LEVEL": "high"}, "LEVEL"), ({"MPIGROUP_TELEMETRY_LEVEL": "4"}, "from 0 to 3"),
                       ({"MPIGROUP_TELEMETRY_PORT": "70000"}, "PORT"),
                       ({"MPIGROUP_TELEMETRY_INTERVAL": "0"}, "INTERVAL")):
         with pytest.raises(ValueError, match=word):

@@ -19,6 +19,7 @@ are not supported (a clear 400 says so).
 from __future__ import annotations
 
 import calendar
+import json
 import math
 import re
 import statistics
@@ -305,8 +306,6 @@ def _first(params: dict, name: str, default: Optional[str] = None) -> Optional[s
 
 def handle(source: Any, method: str, path: str, params: dict, body: Optional[bytes]) -> tuple[int, Any]:
     """Route one request. ``params`` is ``urllib.parse.parse_qs`` output; returns (status, JSON body)."""
-    import json
-
     try:
         if path == "/api/query":
             if method == "POST":
