@@ -1,4 +1,10 @@
-"""``mpigroup top`` and ``mpigroup telemetry {ls,show,plot}`` (no MPI needed)."""
+"""``mpigroup top`` and ``mpigroup telemetry {ls,show,plot}`` (no MPI needed).
+
+The ``mpigroup`` command builds these parsers for every command, so the
+telemetry modules (sqlite3, urllib.request, tqdm, matplotlib) are imported
+inside the commands that use them. Error lines are the commands' answers and
+are printed to stderr, as argparse prints its own.
+"""
 from __future__ import annotations
 
 import argparse
