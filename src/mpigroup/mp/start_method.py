@@ -27,8 +27,9 @@ placement policy) that runs ``BaseProcess._bootstrap`` on the unpickled
 process object, as the spawn method does.
 
 The mpigroup classes are imported inside the methods on purpose: this module
-is imported by ``import mpigroup`` in every process, and ``mpigroup.sync``,
-``mpigroup.group`` and ``mpigroup.pool`` load MPI.
+is imported by ``import mpigroup`` in every process, ``mpigroup.sync``,
+``mpigroup.group`` and ``mpigroup.pool`` load MPI, and ``mpigroup.system``
+loads PyYAML.
 """
 from __future__ import annotations
 

@@ -6,15 +6,13 @@ finished (or running) run's store. The pure pieces (:mod:`.config`,
 """
 from __future__ import annotations
 
+from . import config
 from .metrics import Telemetry, active_level
-from .runstore import RunStore, Series
+from .runstore import RunStore, Series, resolve_run
 
 
 def open_run(run: str = "latest") -> RunStore:
     """Open a run's store read-only: a directory, a run id under the telemetry dir, or ``latest``."""
-    from . import config
-    from .runstore import resolve_run
-
     return RunStore(resolve_run(run, config.base_dir()))
 
 

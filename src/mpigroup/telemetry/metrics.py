@@ -57,7 +57,7 @@ def _resolve_sink() -> Any:
         svc = service.ensure_started()
         _sink = svc.local_put
         return _sink
-    from .service import decode_handle
+    from .service import decode_handle  # the service module loads only in processes that report
 
     encoded = settings.get("MPIGROUP_TELEMETRY_QUEUE")
     if not encoded:
