@@ -3,6 +3,10 @@
 ``mpigroup run script.py`` sizes ``mpiexec`` from the batch allocation, adds
 the Open MPI defaults the user has not set, and starts ``python -m mpigroup``
 with one initial rank per node.
+
+Usage errors are the command's answer and are printed to stderr as
+``mpigroup run: error: ...`` (argparse's form), with exit status 2; other
+diagnostics go through :mod:`logging`.
 """
 from __future__ import annotations
 
