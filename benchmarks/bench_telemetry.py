@@ -111,7 +111,7 @@ def run_once(level: int, tasks: int, tmp: str) -> dict:
     out = json.loads(match.group(1))
     out["wall_s"] = wall
     if level:
-        from mpigroup.telemetry.store import RunStore
+        from mpigroup.telemetry.runstore import RunStore
 
         run = RunStore(re.search(r"data in (\S+)", proc.stderr).group(1))
         out["samples"] = run.count()

@@ -6,7 +6,7 @@ from collections import Counter
 
 from helpers import REPO, run_mpigroup, wait_no_processes
 
-from mpigroup.telemetry.store import RunStore
+from mpigroup.telemetry.runstore import RunStore
 
 
 def _run(tmp_path, script, *args, timeout=300):

@@ -19,6 +19,20 @@ _EXPORTS = {
     "ProcessGroupError": "mpigroup.errors",
     "RemoteError": "mpigroup.errors",
     "RuntimeNotStarted": "mpigroup.errors",
+    "SettingError": "mpigroup.errors",
+    "ShuttingDown": "mpigroup.errors",
+    "HeadUnreachable": "mpigroup.errors",
+    "HostLost": "mpigroup.errors",
+    "SharedObjectError": "mpigroup.errors",
+    "ObjectGone": "mpigroup.errors",
+    "LockOwnerDied": "mpigroup.errors",
+    "QueueBroken": "mpigroup.errors",
+    "ArenaFull": "mpigroup.errors",
+    "PoolError": "mpigroup.errors",
+    "BrokenPool": "mpigroup.errors",
+    "WorkerLostError": "mpigroup.errors",
+    "PoolTerminated": "mpigroup.errors",
+    "TelemetryError": "mpigroup.errors",
     "Process": "mpigroup.group",
     "ProcessGroup": "mpigroup.group",
     "ProcessTemplate": "mpigroup.group",
@@ -36,13 +50,9 @@ _EXPORTS = {
     "BoundedSemaphore": "mpigroup.sync",
     "Condition": "mpigroup.sync",
     "Barrier": "mpigroup.sync",
-    "LockOwnerDied": "mpigroup.sync",
-    "ObjectGone": "mpigroup.sync",
     "get_context": "mpigroup.mp",
     "Pool": "mpigroup.pool",
     "PoolExecutor": "mpigroup.pool",
-    "PoolTerminated": "mpigroup.pool",
-    "WorkerLostError": "mpigroup.pool",
     "current_allocation": "mpigroup.system",
     "DDict": "mpigroup.ddict",
     "DDictError": "mpigroup.errors",
@@ -56,31 +66,22 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
-def _setup_logging() -> None:
-    """The ``mpigroup`` logger: its level from MPIGROUP_LOG_LEVEL, stderr unless the application logs."""
-    from .base import log
+# The imports below are light (no MPI, no third-party library): every spawned worker pays them.
+from .base import log as _log  # noqa: E402
+from .mp.start_method import register_start_method as _register_start_method  # noqa: E402
+from .runtime import requests as _requests  # noqa: E402
 
-    log.setup()
-
-
-_setup_logging()
-
-
-def _register_start_method() -> None:
-    """Register the "mpigroup" multiprocessing start method (adds one entry, replaces nothing)."""
-    from .mp.context import register_start_method
-
-    register_start_method()
-
-
+# the ``mpigroup`` logger: its level from MPIGROUP_LOG_LEVEL, stderr unless the application logs
+_log.setup()
+# the "mpigroup" multiprocessing start method: adds one entry to multiprocessing's table; the 17
+# module functions it routes are touched only once the method is asked for (see mpigroup.mp)
 _register_start_method()
 
 
 def _register_head_services() -> None:
     """Tell the runtime's head which layer above it answers which requests (loaded on first use)."""
-    from .runtime import requests
 
-    def sync_operations():
+    def sync_operations():  # sync and telemetry load MPI: imported when the head first needs them
         from .sync.head_service import HEAD_OPERATIONS
 
         return HEAD_OPERATIONS
@@ -90,8 +91,8 @@ def _register_head_services() -> None:
 
         return HEAD_OPERATIONS
 
-    requests.register_provider(("universe_join", "arena_alloc", "arena_free"), sync_operations)
-    requests.register_provider(("telemetry_put", "telemetry_stopping"), telemetry_operations)
+    _requests.register_provider(("universe_join", "arena_alloc", "arena_free"), sync_operations)
+    _requests.register_provider(("telemetry_put", "telemetry_stopping"), telemetry_operations)
 
 
 _register_head_services()
@@ -111,14 +112,16 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
-    from .errors import (ConfigError, MPIGroupError, PolicyError, ProcessGroupError, RemoteError,
-                         RuntimeNotStarted)
+    from .errors import (ArenaFull, BrokenPool, ConfigError, HeadUnreachable, HostLost, LockOwnerDied,
+                         MPIGroupError, ObjectGone, PolicyError, PoolError, PoolTerminated, ProcessGroupError,
+                         QueueBroken, RemoteError, RuntimeNotStarted, SettingError, SharedObjectError,
+                         ShuttingDown, TelemetryError, WorkerLostError)
     from .group import Process, ProcessGroup, ProcessTemplate
     from .ddict import DDict
     from .errors import DDictError, DDictFullError, DDictKeyError, DDictManagerError, DDictTimeoutError
     from .policy import Policy
-    from .pool import Pool, PoolExecutor, PoolTerminated, WorkerLostError
-    from .sync import (Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, LockOwnerDied,
-                       ObjectGone, Queue, RLock, Semaphore, SimpleQueue)
+    from .pool import Pool, PoolExecutor
+    from .sync import (Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, Queue, RLock,
+                       Semaphore, SimpleQueue)
     from .system import Node, System, cpu_count, current_allocation
     from .telemetry import Telemetry

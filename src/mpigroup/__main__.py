@@ -1,6 +1,6 @@
-"""``python -m mpigroup script.py``: see :mod:`mpigroup.launcher.runscript`."""
+"""``python -m mpigroup script.py``: see :mod:`mpigroup.launcher.initial_ranks`."""
 import sys
 
-from .launcher.runscript import main
+from .launcher.initial_ranks import main
 
 sys.exit(main())

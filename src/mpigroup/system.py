@@ -4,13 +4,12 @@ from __future__ import annotations
 from typing import Union
 
 from .policy import Policy, gpu_policies, hostname_policies
+from .runtime import context
 from .topology import Allocation, NodeDesc
 
 
 def current_allocation() -> Allocation:
     """The allocation of the running runtime (starts an embedded head if needed)."""
-    from .runtime import context
-
     return context.current().allocation
 
 

@@ -118,7 +118,7 @@ def test_telemetry_level_2_samples_every_node(cluster):
     import os
     import shutil
 
-    from mpigroup.telemetry.store import RunStore
+    from mpigroup.telemetry.runstore import RunStore
 
     base = REMOTE_VISIBLE / f"telemetry-{os.getpid()}-{len(cluster.names)}"
     try:

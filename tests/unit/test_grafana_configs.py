@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from mpigroup.telemetry import naming, opentsdb
-from mpigroup.telemetry.store import RunStore
+from mpigroup.telemetry.runstore import RunStore
 
 GRAFANA = Path(__file__).resolve().parents[2] / "configs" / "grafana"
 NOW = 1_700_000_000.0

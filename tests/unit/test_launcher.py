@@ -13,7 +13,7 @@ from mpigroup.base import mpienv as envmod
 from mpigroup.launcher.allocation import BatchAllocation, detect_allocation
 from mpigroup.launcher.cli import main
 from mpigroup.launcher.hostlist import compress_hostlist, expand_hostlist
-from mpigroup.launcher.run_cmd import build_run_command, format_command
+from mpigroup.launcher.mpiexec_command import build_run_command, format_command
 
 SLURM_VARS = ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_NODELIST",
               "SLURM_JOB_CPUS_PER_NODE", "SLURM_CPUS_ON_NODE", "PBS_NODEFILE", "PBS_JOBID")
@@ -308,3 +308,20 @@ def test_build_run_command_forwards_mpigroup_settings_to_other_nodes():
     local, _ = build_run_command(["s.py"], allocation=LOCAL, mpiexec="m", python="py",
                                  base_env={"MPIGROUP_BOOT_TIMEOUT": "9"})
     assert "-x" not in local  # one node: every rank inherits the environment
+
+
+def test_info_lists_every_user_setting_and_flags_bad_values():
+    from mpigroup.base import config
+    from mpigroup.launcher.info import settings_lines
+
+    env = {"MPIGROUP_TELEMETRY_PORT": "9100", "MPIGROUP_SPIN_US": "fast", "MPIGROUP_PUID": "3"}
+    text = "\n".join(settings_lines(env))
+    for name, default, meaning in config.table():
+        assert name in text and meaning in text
+    assert "MPIGROUP_PUID" not in text  # internal: not a user setting
+    lines = settings_lines(env)
+    port = next(i for i, line in enumerate(lines) if "MPIGROUP_TELEMETRY_PORT" in line)
+    assert "default 8000" in lines[port] and lines[port + 1].split() == ["now", "9100"]
+    spin = next(i for i, line in enumerate(lines) if "MPIGROUP_SPIN_US " in line)
+    assert "now INVALID: MPIGROUP_SPIN_US='fast' is not valid" in lines[spin + 1]
+    assert sum(line.lstrip().startswith("now") for line in lines) == 2  # unset settings show no value

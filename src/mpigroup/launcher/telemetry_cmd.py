@@ -1,4 +1,10 @@
-"""``mpigroup top`` and ``mpigroup telemetry {ls,show,plot}`` (no MPI needed)."""
+"""``mpigroup top`` and ``mpigroup telemetry {ls,show,plot}`` (no MPI needed).
+
+The ``mpigroup`` command builds these parsers for every command, so the
+telemetry modules (sqlite3, urllib.request, tqdm, matplotlib) are imported
+inside the commands that use them. Error lines are the commands' answers and
+are printed to stderr, as argparse prints its own.
+"""
 from __future__ import annotations
 
 import argparse
@@ -48,7 +54,7 @@ def cmd_top(ns: argparse.Namespace) -> int:
 
 def _open(run: str):
     from ..telemetry import config
-    from ..telemetry.store import RunStore, resolve_run
+    from ..telemetry.runstore import RunStore, resolve_run
 
     return RunStore(resolve_run(run, config.base_dir()))
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from mpigroup.errors import PolicyError
+from mpigroup.runtime import context  # the layer below; it loads MPI only when a runtime starts
 
 if TYPE_CHECKING:  # pragma: no cover
     from mpigroup.topology import Allocation
@@ -220,13 +221,12 @@ class Policy:
 
         Returns one ``HOST_NAME`` policy per slot (times its ``count``) for each
         selected node. Without ``allocation`` the runtime's current allocation is
-        used (the runtime is imported on that call only, so importing this module never loads MPI).
+        used (asking the runtime for it starts an embedded head if none runs).
         """
+        # yaml_config imports this module (and PyYAML): imported here to break the cycle
         from mpigroup.policy.yaml_config import policies_from_yaml
 
         if allocation is None:
-            from mpigroup.runtime import context  # the layer below; loads MPI only when called
-
             allocation = context.current().allocation
         return policies_from_yaml(path, allocation)
 

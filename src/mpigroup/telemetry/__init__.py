@@ -2,19 +2,17 @@
 
 ``from mpigroup import Telemetry`` for user metrics; ``open_run(path)`` reads a
 finished (or running) run's store. The pure pieces (:mod:`.config`,
-:mod:`.naming`, :mod:`.store`, :mod:`.opentsdb`) never import MPI.
+:mod:`.naming`, :mod:`.runstore`, :mod:`.opentsdb`) never import MPI.
 """
 from __future__ import annotations
 
-from .api import Telemetry, active_level
-from .store import RunStore, Series
+from . import config
+from .metrics import Telemetry, active_level
+from .runstore import RunStore, Series, resolve_run
 
 
 def open_run(run: str = "latest") -> RunStore:
     """Open a run's store read-only: a directory, a run id under the telemetry dir, or ``latest``."""
-    from . import config
-    from .store import resolve_run
-
     return RunStore(resolve_run(run, config.base_dir()))
 
 

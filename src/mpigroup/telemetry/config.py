@@ -1,8 +1,12 @@
-"""Telemetry settings from the environment (pure; no MPI, no third-party imports).
+"""Telemetry settings, read through :mod:`mpigroup.base.config` (pure; no MPI, no third-party imports).
 
 ``mpigroup run --telemetry-level N --telemetry-port P`` sets the variables
 below; a plain ``mpiexec ... python -m mpigroup`` reads them from the
-environment as they are.
+environment as they are. Each function reads its variable when called (from
+``env`` when given, else ``os.environ``); a bad value raises
+:class:`~mpigroup.errors.SettingError` (a ``ValueError``) naming the variable,
+the value and what is allowed. Defaults, bounds and meanings are declared
+once in :data:`mpigroup.base.config.SETTINGS`:
 
 | variable | meaning | default |
 |---|---|---|
@@ -17,65 +21,39 @@ from __future__ import annotations
 import os
 from typing import Mapping, Optional
 
-__all__ = ["MAX_LEVEL", "DEFAULT_PORT", "DEFAULT_ADDR", "level", "port", "bind_address", "interval", "base_dir"]
+from ..base import config
 
-MAX_LEVEL = 3
-DEFAULT_PORT = 8000
-DEFAULT_ADDR = "127.0.0.1"
-DEFAULT_DIR = "mpigroup-telemetry"
+__all__ = ["MAX_LEVEL", "DEFAULT_PORT", "DEFAULT_ADDR", "DEFAULT_DIR", "level", "port", "bind_address",
+           "interval", "base_dir"]
 
+MAX_LEVEL = int(config.SETTINGS["MPIGROUP_TELEMETRY_LEVEL"].high)
+DEFAULT_PORT = config.SETTINGS["MPIGROUP_TELEMETRY_PORT"].default
+DEFAULT_ADDR = config.SETTINGS["MPIGROUP_TELEMETRY_ADDR"].default
+DEFAULT_DIR = config.SETTINGS["MPIGROUP_TELEMETRY_DIR"].default
 
-def _env(env: Optional[Mapping[str, str]]) -> Mapping[str, str]:
-    return os.environ if env is None else env
-
-
-def level(env: Optional[Mapping[str, str]] = None) -> int:
-    """The active telemetry level (0-3); a bad value raises ``ValueError`` naming the variable."""
-    raw = _env(env).get("MPIGROUP_TELEMETRY_LEVEL", "").strip()
-    if not raw:
-        return 0
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"MPIGROUP_TELEMETRY_LEVEL must be an integer 0-{MAX_LEVEL}, got {raw!r}") from None
-    if not 0 <= value <= MAX_LEVEL:
-        raise ValueError(f"MPIGROUP_TELEMETRY_LEVEL must be 0-{MAX_LEVEL}, got {value}")
-    return value
+Env = Optional[Mapping[str, str]]
 
 
-def port(env: Optional[Mapping[str, str]] = None) -> int:
+def level(env: Env = None) -> int:
+    """The active telemetry level (0-3)."""
+    return config.get("MPIGROUP_TELEMETRY_LEVEL", env)
+
+
+def port(env: Env = None) -> int:
     """Port of the head's endpoint; 0 lets the OS pick a free one."""
-    raw = _env(env).get("MPIGROUP_TELEMETRY_PORT", "").strip()
-    if not raw:
-        return DEFAULT_PORT
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"MPIGROUP_TELEMETRY_PORT must be a port number, got {raw!r}") from None
-    if not 0 <= value <= 65535:
-        raise ValueError(f"MPIGROUP_TELEMETRY_PORT must be 0-65535, got {value}")
-    return value
+    return config.get("MPIGROUP_TELEMETRY_PORT", env)
 
 
-def bind_address(env: Optional[Mapping[str, str]] = None) -> str:
+def bind_address(env: Env = None) -> str:
     """Address the endpoint binds to: loopback unless the user asks for another one."""
-    return _env(env).get("MPIGROUP_TELEMETRY_ADDR", "").strip() or DEFAULT_ADDR
+    return config.get("MPIGROUP_TELEMETRY_ADDR", env)
 
 
-def interval(env: Optional[Mapping[str, str]] = None) -> float:
+def interval(env: Env = None) -> float:
     """Seconds between two samples of a node monitor."""
-    raw = _env(env).get("MPIGROUP_TELEMETRY_INTERVAL", "").strip()
-    if not raw:
-        return 1.0
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"MPIGROUP_TELEMETRY_INTERVAL must be a number of seconds, got {raw!r}") from None
-    if not 0.05 <= value <= 3600:
-        raise ValueError(f"MPIGROUP_TELEMETRY_INTERVAL must be between 0.05 and 3600 s, got {value}")
-    return value
+    return config.get("MPIGROUP_TELEMETRY_INTERVAL", env)
 
 
-def base_dir(env: Optional[Mapping[str, str]] = None) -> str:
-    """Directory that holds one sub-directory per run (it outlives the run)."""
-    return os.path.abspath(_env(env).get("MPIGROUP_TELEMETRY_DIR", "").strip() or DEFAULT_DIR)
+def base_dir(env: Env = None) -> str:
+    """Directory that holds one sub-directory per run (it outlives the run), as an absolute path."""
+    return os.path.abspath(config.get("MPIGROUP_TELEMETRY_DIR", env))

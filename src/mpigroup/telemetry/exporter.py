@@ -10,6 +10,7 @@ Grafana's OpenTSDB data source queries. The server binds to 127.0.0.1 unless
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -18,6 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 from . import naming, opentsdb
 
 __all__ = ["LatestCollector", "TelemetryHTTPServer", "start_server"]
+
+log = logging.getLogger(__name__)
 
 _HELP = {name: text for name, _unit, text in naming.HOST_METRICS + naming.GPU_METRICS}
 
@@ -32,7 +35,7 @@ class LatestCollector:
         return []  # unchecked collector: the families change as series appear
 
     def collect(self):
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import GaugeMetricFamily  # third-party: only where the endpoint runs
 
         by_metric: dict[str, list] = {}
         for (metric, tags), (ts, value) in sorted(self._latest().items()):
@@ -49,6 +52,7 @@ class LatestCollector:
 
 
 def _handler(service: Any) -> type:
+    # third-party (the telemetry extra): loaded only when a head starts its endpoint
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
@@ -95,7 +99,13 @@ def _handler(service: Any) -> type:
 
 
 class TelemetryHTTPServer(ThreadingHTTPServer):
+    """The endpoint's server: one daemon thread per request; a failed request is logged, not printed."""
+
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.error("telemetry: the endpoint failed to answer a request from %s", client_address[0]
+                  if isinstance(client_address, tuple) else client_address, exc_info=True)
 
 
 def start_server(service: Any, address: str, port: int) -> tuple[TelemetryHTTPServer, threading.Thread]:

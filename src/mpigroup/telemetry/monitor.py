@@ -12,17 +12,19 @@ telemetry queue until the stop event is set.
 """
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 from typing import Any, Callable, Optional, Protocol
 
+from ..errors import GPUUnavailable
+from ..runtime.nodeinfo import node_name
+from .naming import Sample
+
+log = logging.getLogger(__name__)
+
 __all__ = ["HostSampler", "GPUSampler", "NvidiaSampler", "GPUUnavailable", "open_gpu_samplers", "sample_once",
            "run_monitor"]
-
-
-class GPUUnavailable(RuntimeError):
-    """This node has no GPU of the sampler's vendor, or no library to read it."""
 
 
 class GPUSampler(Protocol):
@@ -30,7 +32,7 @@ class GPUSampler(Protocol):
 
     vendor: str
 
-    def sample(self, node: str, ts: float) -> list[tuple]: ...
+    def sample(self, node: str, ts: float) -> list[Sample]: ...
 
     def close(self) -> None: ...
 
@@ -39,14 +41,14 @@ class HostSampler:
     """Host metrics through psutil (level 2)."""
 
     def __init__(self) -> None:
-        import psutil
+        import psutil  # third-party (the telemetry extra): only in monitor processes
 
         self._psutil = psutil
         psutil.cpu_percent(None)  # the first call only starts the measurement interval
         self._ncpu = float(psutil.cpu_count() or 0)
         self._total = float(psutil.virtual_memory().total)
 
-    def sample(self, node: str, ts: float) -> list[tuple]:
+    def sample(self, node: str, ts: float) -> list[Sample]:
         mem = self._psutil.virtual_memory()
         return [
             (ts, node, "system_load_average", os.getloadavg()[0], {}),
@@ -64,7 +66,7 @@ class NvidiaSampler:
 
     def __init__(self) -> None:
         try:
-            from py3nvml import py3nvml as nvml
+            from py3nvml import py3nvml as nvml  # third-party, level 3 only
         except ImportError as exc:
             raise GPUUnavailable(f"py3nvml is not installed ({exc})") from None
         try:
@@ -82,7 +84,7 @@ class NvidiaSampler:
         self._nvml = nvml
         self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
 
-    def sample(self, node: str, ts: float) -> list[tuple]:
+    def sample(self, node: str, ts: float) -> list[Sample]:
         out = []
         for index, handle in enumerate(self._handles):
             tags = {"device": str(index)}
@@ -111,8 +113,8 @@ class NvidiaSampler:
 GPU_SAMPLERS: list[Callable[[], Any]] = [NvidiaSampler]
 
 
-def open_gpu_samplers(node: str, log: Callable[[str], None]) -> list:
-    """Every GPU sampler that works on this node; logs once why the others give no series."""
+def open_gpu_samplers(node: str, report: Callable[[str], None] = log.warning) -> list:
+    """Every GPU sampler that works on this node; ``report`` is told once why the others give no series."""
     samplers, reasons = [], []
     for factory in GPU_SAMPLERS:
         try:
@@ -120,33 +122,27 @@ def open_gpu_samplers(node: str, log: Callable[[str], None]) -> list:
         except GPUUnavailable as exc:
             reasons.append(f"{getattr(factory, 'vendor', factory.__name__)}: {exc}")
     if not samplers:
-        log(f"mpigroup telemetry: node {node}: no GPU metrics ({'; '.join(reasons)})")
+        report(f"telemetry: node {node}: no GPU metrics ({'; '.join(reasons)})")
     return samplers
 
 
-def sample_once(node: str, level: int, samplers: list) -> list[tuple]:
+def sample_once(node: str, level: int, samplers: list) -> list[Sample]:
     """One round of samples at ``level`` from host and GPU samplers."""
     ts = time.time()
-    out: list[tuple] = []
+    out: list[Sample] = []
     for sampler in samplers:
         if level >= 3 or isinstance(sampler, HostSampler):
             out += sampler.sample(node, ts)
     return out
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run_monitor(queue: Any, stop: Any, level: int, interval: float, node: Optional[str] = None) -> None:
     """Body of the monitor process on each node: sample every ``interval`` s until ``stop`` is set."""
     if not node:
-        from ..runtime.nodeinfo import node_name
-
         node = node_name()
     samplers: list = [HostSampler()]
     if level >= 3:
-        samplers += open_gpu_samplers(node, _stderr)
+        samplers += open_gpu_samplers(node)
     next_at = time.monotonic()
     try:
         while not stop.is_set():

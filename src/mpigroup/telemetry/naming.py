@@ -10,10 +10,14 @@ their own tags.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Tuple
 
-__all__ = ["PROM_PREFIX", "RESERVED_TAGS", "check_metric_name", "check_tags", "prometheus_name", "label_name",
+__all__ = ["Sample", "PROM_PREFIX", "RESERVED_TAGS", "check_metric_name", "check_tags", "prometheus_name", "label_name",
            "HOST_METRICS", "GPU_METRICS"]
+
+#: One telemetry sample: ``(ts, node, metric, value, tags)``, epoch seconds and a ``{str: str}`` tag dict.
+#: A plain tuple on purpose (a NamedTuple pickles about ten times slower, and workers pickle each one).
+Sample = Tuple[float, str, str, float, Mapping[str, str]]
 
 PROM_PREFIX = "mpigroup_"
 RESERVED_TAGS = ("node",)  # set by the runtime on every sample

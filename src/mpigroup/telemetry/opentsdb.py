@@ -5,7 +5,7 @@ What Grafana's OpenTSDB data source calls, as Dragon's aggregator serves it:
 ``/api/suggest``, ``/api/search/lookup``, ``/api/aggregators``,
 ``/api/config/filters`` and ``/api/version``. Handlers take the decoded
 request and a *source* with ``query(metric, start, end) -> [Series]``,
-``metrics()`` and ``series()`` (a :class:`~.store.RunStore`), and return
+``metrics()`` and ``series()`` (a :class:`~.runstore.RunStore`), and return
 ``(status, json-able body)``.
 
 Semantics kept from OpenTSDB: times are epoch seconds or milliseconds (13
@@ -19,6 +19,7 @@ are not supported (a clear 400 says so).
 from __future__ import annotations
 
 import calendar
+import json
 import math
 import re
 import statistics
@@ -305,8 +306,6 @@ def _first(params: dict, name: str, default: Optional[str] = None) -> Optional[s
 
 def handle(source: Any, method: str, path: str, params: dict, body: Optional[bytes]) -> tuple[int, Any]:
     """Route one request. ``params`` is ``urllib.parse.parse_qs`` output; returns (status, JSON body)."""
-    import json
-
     try:
         if path == "/api/query":
             if method == "POST":

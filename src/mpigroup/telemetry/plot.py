@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .store import RunStore
+from .runstore import RunStore
 
 __all__ = ["plot_run"]
 
@@ -19,7 +19,7 @@ def _label(tags: dict) -> str:
 
 def plot_run(run: RunStore, out: str, metrics: Optional[Sequence[str]] = None, max_lines: int = 16) -> list[str]:
     """Draw ``metrics`` (default: all) of ``run`` into the PNG ``out``; returns the metrics drawn."""
-    import matplotlib
+    import matplotlib  # heavy, optional (the telemetry extra): loaded for a plot only
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

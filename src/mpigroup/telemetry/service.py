@@ -14,27 +14,40 @@ shutdown:
   SQLite store (one database per node) and keeps the newest value per series
   for ``/metrics``;
 * one HTTP server serves ``/metrics`` and the OpenTSDB API.
+
+If the aggregator stops on an error (the store cannot be written), the error
+is logged with its traceback and the head's next ``Telemetry().add_data``
+raises :class:`~mpigroup.errors.TelemetryError` naming it, instead of samples
+piling up unseen.
 """
 from __future__ import annotations
 
 import base64
 import collections
+import logging
 import os
 import pickle
-import queue as _stdqueue
-import sys
+import queue
 import threading
 import time
 from typing import Any, Optional
 
 from ..base import shutdown
 from ..base.shutdown import Stage
+from ..errors import TelemetryError
+from ..runtime import context
+from ..runtime.nodeinfo import node_name
+from ..system import System
 from . import config
-from .store import RunStore, new_run_dir
+from .exporter import start_server
+from .monitor import run_monitor
+from .runstore import RunStore, new_run_dir, write_batch
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TelemetryService", "current", "start", "ensure_started", "stop", "QUEUE_ENV"]
 
-QUEUE_ENV = "MPIGROUP_TELEMETRY_QUEUE"
+QUEUE_ENV = "MPIGROUP_TELEMETRY_QUEUE"  # written here for spawned ranks; read through base.config
 DRAIN_PERIOD = 0.25  # seconds between two drains of the queue when it was empty
 
 
@@ -50,27 +63,11 @@ class TelemetryService:
     """Everything telemetry runs on the head for one run."""
 
     def __init__(self, level: int, *, port: int, address: str, interval: float, base: str) -> None:
-        self.level = level
-        self.interval = interval
-        from ..runtime.nodeinfo import node_name
-
-        self.node = node_name()
-        self._latest: dict[tuple, tuple[float, float]] = {}
-        self._local: collections.deque = collections.deque()  # the head's own add_data samples
-        self._halt = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self._monitors: Any = None
-        self._monitors_checked = 0.0
-        self._monitors_warned = False
-        self.stored = 0
-        self.dropped = 0
-        self._drop_warned = False
-        from ..sync import Event, Queue
+        self._init_state(level, interval)
+        from ..sync import Event, Queue  # loads MPI: only once a service starts
 
         self.queue = Queue()
         self.stop_monitors_event = Event()
-        from .exporter import start_server
-
         self.server, self._server_thread = start_server(self, address, port)  # first: a busy port leaves nothing
         try:
             self.run_dir = new_run_dir(base)
@@ -82,21 +79,39 @@ class TelemetryService:
         self.url = f"http://{host}:{bound}"
         self.port = bound
 
+    def _init_state(self, level: int, interval: float) -> None:
+        """The service's bookkeeping, apart from its queue, server and store (tests build it alone)."""
+        self.level = level
+        self.interval = interval
+        self.node = node_name()
+        self._latest: dict[tuple, tuple[float, float]] = {}
+        self._local: collections.deque = collections.deque()  # the head's own add_data samples
+        self._halt = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._monitors: Any = None
+        self._monitors_checked = 0.0
+        self._monitors_warned = False
+        self.stored = 0
+        self.dropped = 0
+        self._drop_warned = False
+        self.failure: Optional[BaseException] = None  # what stopped the aggregator, if anything
+
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
         os.environ[QUEUE_ENV] = encode_handle(self.queue)  # spawned ranks inherit MPIGROUP_* variables
         os.environ["MPIGROUP_TELEMETRY_LEVEL"] = str(self.level)
         self.store.write_meta(level=self.level, start=time.time(), end=None, url=self.url,
                               head=self.node, interval=self.interval, pid=os.getpid())
-        self._thread = threading.Thread(target=self._aggregate, name="mpigroup-telemetry", daemon=True)
-        self._thread.start()
+        self._start_aggregator()
         if self.level >= 2:
             self._start_monitors()
 
+    def _start_aggregator(self) -> None:
+        self._thread = threading.Thread(target=self._aggregate, name="mpigroup-telemetry", daemon=True)
+        self._thread.start()
+
     def _start_monitors(self) -> None:
-        from ..group import ProcessGroup, ProcessTemplate
-        from ..system import System
-        from .monitor import run_monitor
+        from ..group import ProcessGroup, ProcessTemplate  # loads MPI: only at level >= 2
 
         group = ProcessGroup(name="telemetry", ignore_error_on_exit=True)
         # Monitors report through head requests, not the shared Queue: one call
@@ -133,7 +148,7 @@ class TelemetryService:
         self._halt.set()
         if self._thread is not None:
             self._thread.join(timeout=10.0)
-        if not urgent:
+        if not urgent and self.failure is None:
             self._drain_all()
         self.server.shutdown()
         self.server.server_close()
@@ -145,7 +160,14 @@ class TelemetryService:
 
     # ------------------------------------------------------------ samples
     def local_put(self, sample: tuple) -> None:
-        """The head's own ``add_data``: no queue hop (collections.deque is thread-safe)."""
+        """The head's own ``add_data``: no queue hop (collections.deque is thread-safe).
+
+        Raises :class:`TelemetryError` once the aggregator has stopped on an error.
+        """
+        if self.failure is not None:
+            raise TelemetryError(f"telemetry: the head's aggregator stopped on {self.failure!r}, so no more "
+                                 f"samples are stored (the log has its traceback); data so far is in "
+                                 f"{getattr(self, 'run_dir', 'the run store')}")
         self._local.append(sample)
 
     def monitors_stopping(self) -> bool:
@@ -158,8 +180,6 @@ class TelemetryService:
         """Store a batch; a malformed sample costs only itself, never the batch."""
         if not samples:
             return
-        from .store import write_batch
-
         good = write_batch(self.store, samples, self._drop)
         self.stored += len(good)
         samples = good
@@ -174,10 +194,7 @@ class TelemetryService:
         self.dropped += count
         if not self._drop_warned:
             self._drop_warned = True
-            import logging
-
-            logging.getLogger("mpigroup.telemetry").warning(
-                "mpigroup telemetry: dropped %d sample(s): %s (further drops are only counted)", count, why)
+            log.warning("telemetry: dropped %d sample(s): %s (further drops are only counted)", count, why)
 
     def _take(self, limit: int = 10000) -> list:
         batch: list = []
@@ -186,7 +203,7 @@ class TelemetryService:
         while len(batch) < limit:
             try:
                 item = self.queue.get_nowait()
-            except _stdqueue.Empty:
+            except queue.Empty:
                 break
             if isinstance(item, list):
                 batch.extend(item)
@@ -202,19 +219,20 @@ class TelemetryService:
             self.ingest(batch)
 
     def _aggregate(self) -> None:
-        while not self._halt.is_set():
-            try:
+        """Drain the queue into the store until halted; an error in storing ends it (see :meth:`local_put`)."""
+        try:
+            while not self._halt.is_set():
                 batch = self._take()
                 self.ingest(batch)
-                self._check_monitors()
-            except Exception:  # keep serving; report once per kind of failure
-                import traceback
-
-                print("mpigroup telemetry: aggregator error:\n" + traceback.format_exc(), file=sys.stderr,
-                      flush=True)
-                batch = []
-            if not batch:
-                self._halt.wait(DRAIN_PERIOD)
+                try:
+                    self._check_monitors()
+                except Exception:  # noqa: BLE001 (a view on the monitors: keep storing)
+                    log.error("telemetry: checking the node monitors failed", exc_info=True)
+                if not batch:
+                    self._halt.wait(DRAIN_PERIOD)
+        except BaseException as exc:  # noqa: BLE001 (recorded; the head's add_data raises it)
+            self.failure = exc
+            log.error("telemetry: aggregator error; it stops storing samples", exc_info=True)
 
     def _check_monitors(self) -> None:
         """Say once if a node monitor died (its node's host series stop)."""
@@ -226,8 +244,8 @@ class TelemetryService:
         dead = [(puid, code) for puid, code in group.exit_status if code is not None]
         if dead and not self.stop_monitors_event.is_set():
             self._monitors_warned = True
-            print(f"mpigroup telemetry: node monitor(s) exited early (puid, exit code): {dead}; "
-                  "their nodes' host metrics stop here", file=sys.stderr, flush=True)
+            log.warning("telemetry: node monitor(s) exited early (puid, exit code): %s; "
+                        "their nodes' host metrics stop here", dead)
 
 
 # ---------------------------------------------------------------- process-wide service
@@ -238,8 +256,6 @@ class HeadSink:
     """Where a node monitor puts its samples: the head's service, through a head request."""
 
     def put(self, samples: list) -> None:
-        from ..runtime import context
-
         context.current().api.call("telemetry_put", samples=samples, timeout=30.0)
 
 
@@ -258,8 +274,6 @@ class HeadStopFlag:
     def is_set(self) -> bool:
         now = time.monotonic()
         if not self._known and now - self._asked >= 0.5:
-            from ..runtime import context
-
             self._asked = now
             self._known = bool(context.current().api.call("telemetry_stopping", timeout=30.0))
         return self._known
@@ -315,8 +329,8 @@ def start(level: Optional[int] = None) -> Optional[TelemetryService]:
             service.stop(urgent=True)
             raise
         _service = service
-    print(f"mpigroup: telemetry level {level}: {service.url}/metrics, OpenTSDB API {service.url}/api; "
-          f"data in {service.run_dir}", file=sys.stderr, flush=True)
+    log.warning("telemetry level %d: %s/metrics, OpenTSDB API %s/api; data in %s", level, service.url,
+                service.url, service.run_dir)
     return service
 
 
@@ -350,8 +364,8 @@ def stop(urgent: bool = False, timeout: float = 30.0) -> bool:
     helper.start()
     helper.join(timeout)
     if helper.is_alive():
-        print(f"mpigroup telemetry: could not stop within {timeout:.0f} s (a shared-object step is stuck); "
-              f"the store in {service.run_dir} keeps what was written so far", file=sys.stderr, flush=True)
+        log.warning("telemetry: could not stop within %.0f s (a shared-object step is stuck); "
+                    "the store in %s keeps what was written so far", timeout, service.run_dir)
         return False
     if failure:
         raise failure[0]

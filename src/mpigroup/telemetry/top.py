@@ -54,7 +54,7 @@ class Bars:
         self.bars: dict = {}
 
     def _bar(self, key: tuple, desc: str, total: float):
-        from tqdm import tqdm
+        from tqdm import tqdm  # optional (the telemetry extra): loaded once bars are drawn
 
         bar = self.bars.get(key)
         if bar is None:

@@ -10,6 +10,14 @@ On the head, samples go straight to the telemetry service; anywhere else
 they travel through the run's telemetry queue (an mpigroup ``Queue`` whose
 handle every spawned rank inherits), which the head drains into the store
 and the ``/metrics`` endpoint.
+
+A sample travels as a plain tuple ``(ts, node, metric, value, tags)``
+(:data:`~mpigroup.telemetry.naming.Sample`), not a NamedTuple: pickling a
+NamedTuple for the queue costs about ten times as much as a tuple, and a
+worker's ``add_data`` pickles every sample it sends.
+
+Only :mod:`.config` and :mod:`.naming` are imported with this module: the
+service (MPI, prometheus-client) loads on the first sample that is kept.
 """
 from __future__ import annotations
 
@@ -18,6 +26,10 @@ import numbers
 import time
 from typing import Any, Mapping, Optional
 
+from ..base import config as settings
+from ..errors import TelemetryError
+from ..runtime import context
+from ..runtime.nodeinfo import node_name
 from . import config, naming
 
 __all__ = ["Telemetry", "active_level"]
@@ -38,22 +50,18 @@ def _resolve_sink() -> Any:
     global _sink
     if _sink is not None:
         return _sink
-    import os
-
-    from ..runtime import context
-
     ctx = context.require_worker_or_head()
     if ctx.role == "head":
-        from . import service
+        from . import service  # the head's service: loaded only once a sample is kept
 
         svc = service.ensure_started()
         _sink = svc.local_put
         return _sink
-    from .service import QUEUE_ENV, decode_handle
+    from .service import decode_handle  # the service module loads only in processes that report
 
-    encoded = os.environ.get(QUEUE_ENV)
+    encoded = settings.get("MPIGROUP_TELEMETRY_QUEUE")
     if not encoded:
-        raise RuntimeError(f"telemetry level {active_level()} is set in this process, but the run's head "
+        raise TelemetryError(f"telemetry level {active_level()} is set in this process, but the run's head "
                            "started no telemetry service before this process was spawned (set MPIGROUP_TELEMETRY_LEVEL or "
                            "`mpigroup run --telemetry-level N` for the whole run, not inside a worker)")
     _sink = decode_handle(encoded).put
@@ -65,7 +73,7 @@ class Telemetry:
 
     def __init__(self) -> None:
         self._level = active_level()
-        self._node = _node_name() if self._level else ""
+        self._node = node_name() if self._level else ""
         self._closed = False
 
     @property
@@ -79,12 +87,13 @@ class Telemetry:
 
         Dropped without a trace when ``telemetry_level`` is above the active level (always when telemetry
         is off). Raises ``ValueError``/``TypeError`` for a bad name, value, level or tag, and
-        ``RuntimeError`` after :meth:`shutdown`.
+        :class:`~mpigroup.errors.TelemetryError` (a ``RuntimeError``) after :meth:`shutdown`, or on
+        the head once its aggregator has stopped on an error.
         """
         if telemetry_level > self._level:
             return
         if self._closed:
-            raise RuntimeError("Telemetry.add_data() after shutdown()")
+            raise TelemetryError("Telemetry.add_data() after shutdown()")
         if isinstance(telemetry_level, bool) or telemetry_level not in (1, 2, 3):
             raise ValueError(f"telemetry_level must be 1, 2 or 3, got {telemetry_level!r}")
         naming.check_metric_name(name)
@@ -115,7 +124,7 @@ class Telemetry:
         if hasattr(owner, "_flush"):
             owner._flush(30.0)  # a queue handle: its feeder (if any) has written everything
         else:
-            from . import service
+            from . import service  # loaded already: the sink is the head's service
 
             svc = service.current()
             if svc is not None:
@@ -123,8 +132,3 @@ class Telemetry:
 
     finalize = shutdown  # Dragon's name
 
-
-def _node_name() -> str:
-    from ..runtime.nodeinfo import node_name
-
-    return node_name()

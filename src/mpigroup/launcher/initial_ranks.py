@@ -4,9 +4,15 @@ Rank 0 becomes the head and runs the user's program as ``__main__`` on its
 main thread; the other initial ranks become node agents. An unhandled
 exception in the program is printed, every spawned process is stopped, the
 agents are told to leave, and the head exits non-zero, which mpiexec reports.
+
+Usage errors of the command line are printed (they are the command's answer);
+the runtime's own diagnostics go through :mod:`logging`.
 """
 from __future__ import annotations
 
+import enum
+import importlib.util
+import logging
 import os
 import runpy
 import signal
@@ -14,7 +20,20 @@ import sys
 import traceback
 from typing import Optional
 
-from ..base import sharing
+from .. import __version__
+from ..base import config, sharing
+from ..errors import MPIGroupError
+from ..runtime import context
+
+log = logging.getLogger(__name__)
+
+
+class ProgramKind(str, enum.Enum):
+    """What ``python -m mpigroup`` was asked to run (compares equal to its value)."""
+
+    PATH = "path"
+    MODULE = "module"
+    CODE = "code"
 
 USAGE = """usage: python -m mpigroup [-h] [--version] (script.py | -m module | -c code) [args...]
 
@@ -24,8 +43,8 @@ without mpiexec the program runs as an MPI singleton on this machine.
 """
 
 
-def parse(argv: list[str]) -> tuple[str, str, list[str]]:
-    """(kind, what, sys.argv for the program); kind is 'path', 'module' or 'code'."""
+def parse(argv: list[str]) -> tuple[ProgramKind, str, list[str]]:
+    """(kind, what, sys.argv for the program)."""
     if argv and argv[0] in ("-h", "--help"):
         print(USAGE)
         raise SystemExit(0)
@@ -33,44 +52,41 @@ def parse(argv: list[str]) -> tuple[str, str, list[str]]:
         print(USAGE + "\nerror: no program given", file=sys.stderr)
         raise SystemExit(2)
     if argv[0] == "--version":
-        from .. import __version__
-
         print(f"mpigroup {__version__}")
         raise SystemExit(0)
     if argv[0] == "-m":
         if len(argv) < 2:
             print("error: -m needs a module name", file=sys.stderr)
             raise SystemExit(2)
-        return "module", argv[1], [argv[1]] + argv[2:]
+        return ProgramKind.MODULE, argv[1], [argv[1]] + argv[2:]
     if argv[0] == "-c":
         if len(argv) < 2:
             print("error: -c needs a command", file=sys.stderr)
             raise SystemExit(2)
-        return "code", argv[1], ["-c"] + argv[2:]
+        return ProgramKind.CODE, argv[1], ["-c"] + argv[2:]
     if argv[0].startswith("-"):
         print(f"error: unknown option {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)
     if not os.path.isfile(argv[0]):
         print(f"error: script not found: {argv[0]}", file=sys.stderr)
         raise SystemExit(2)
-    return "path", argv[0], argv
+    return ProgramKind.PATH, argv[0], argv
 
 
-def run_program(kind: str, what: str, prog_argv: list[str]) -> None:
+def run_program(kind: ProgramKind, what: str, prog_argv: list[str]) -> None:
+    """Run the user's program as ``__main__`` on this thread, with ``sys.argv`` set to ``prog_argv``."""
     sys.argv = prog_argv
-    if kind == "path":
+    if kind == ProgramKind.PATH:
         sys.path.insert(0, os.path.dirname(os.path.abspath(what)))
         runpy.run_path(what, run_name="__main__")
-    elif kind == "module":
-        import importlib.util
-
+    elif kind == ProgramKind.MODULE:
         sys.path.insert(0, os.getcwd())
         try:
             found = importlib.util.find_spec(what)
         except (ImportError, ValueError):
             found = None
         if found is None:
-            print(f"mpigroup: no module named {what!r}", file=sys.stderr)
+            log.error("no module named %r", what)
             raise SystemExit(2)
         runpy.run_module(what, run_name="__main__", alter_sys=True)
     else:
@@ -80,18 +96,15 @@ def run_program(kind: str, what: str, prog_argv: list[str]) -> None:
 
 def _start_telemetry() -> None:
     """Start the head's telemetry service when MPIGROUP_TELEMETRY_LEVEL > 0 (imported only then)."""
-    if not os.environ.get("MPIGROUP_TELEMETRY_LEVEL", "").strip():
-        return
-    from ..telemetry import config
-
     try:
-        if config.level() == 0:
+        if not config.get("MPIGROUP_TELEMETRY_LEVEL"):
             return
-        from ..telemetry import service
+        from ..telemetry import service  # MPI, prometheus-client: only when telemetry is on
 
         service.start()
-    except (ValueError, OSError, ImportError) as exc:
-        raise SystemExit(f"mpigroup: telemetry: {exc}") from None
+    except (ValueError, OSError, ImportError) as exc:  # ValueError: a SettingError
+        log.error("telemetry: %s", exc)
+        raise SystemExit(1) from None
 
 
 class _Terminated(BaseException):
@@ -105,13 +118,10 @@ def _raise_terminated(signum, _frame) -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     kind, what, prog_argv = parse(argv)
-    from ..errors import MPIGroupError
-    from ..runtime import context
-
     try:
         ctx = context.bootstrap_initial()
     except (ValueError, MPIGroupError) as exc:  # e.g. a malformed MPIGROUP_GPUS, two nodes with one name
-        print(f"mpigroup: {exc}", file=sys.stderr)
+        log.error("%s", exc)
         return 2
     # mpiexec answers Ctrl-C with SIGTERM to every rank, then SIGKILL: clean up
     # on SIGTERM at once (quick shutdown) instead of dying mid-way
@@ -132,15 +142,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if exc.code is not None and not isinstance(exc.code, int):
-            print(exc.code, file=sys.stderr)
+            print(exc.code, file=sys.stderr)  # what the interpreter prints for sys.exit("text")
     except KeyboardInterrupt:
-        print("mpigroup: interrupted", file=sys.stderr)
+        log.warning("interrupted")
         code, patience = 130, 1.0
     except _Terminated:
-        print("mpigroup: terminated", file=sys.stderr)
+        log.warning("terminated")
         code, urgent = 128 + signal.SIGTERM, True
     except BaseException:
-        traceback.print_exc()
+        traceback.print_exc()  # the program's own traceback, as the interpreter prints it
         code = 1
     finally:
         sys.stdout.flush()
@@ -166,6 +176,7 @@ def _exit_without_mpi_finalize(code: int, alone_only: bool = True) -> None:
     must finalize with them (they wait in its fence), so this applies to a
     head that is alone in COMM_WORLD: a singleton, or `mpiexec -n 1`.
     """
+    # mpi4py is initialised by now; worker.main is imported only on this exit path
     from mpi4py import MPI
 
     from ..worker.main import _leave_pmix

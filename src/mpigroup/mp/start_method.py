@@ -1,16 +1,40 @@
-"""A ``multiprocessing`` context whose processes are mpigroup workers.
+"""The "mpigroup" start method: a ``multiprocessing`` context whose processes are mpigroup workers.
 
-The context is registered by adding one entry, ``"mpigroup"``, to the table
-``multiprocessing.context`` looks start methods up in; no stdlib class,
-function or existing entry is replaced, and :func:`unregister_start_method`
-removes it again. The rest follows CPython's own design: a start method is a
-``BaseContext`` subclass plus a ``Process`` whose ``_Popen`` starts the
-child. Here ``_Popen`` spawns an mpigroup worker (through the head, with the
-current placement policy) that runs ``BaseProcess._bootstrap`` on the
-unpickled process object, as the spawn method does.
+What it changes in the standard library, all of it undone by
+:func:`unregister_start_method`:
+
+* :func:`register_start_method` (run by ``import mpigroup``) adds one entry,
+  ``"mpigroup"``, to ``multiprocessing.context._concrete_contexts``, the table
+  start methods are looked up in. Nothing else changes at import.
+* The first time the method is asked for (``multiprocessing.get_context("mpigroup")``
+  or ``set_start_method("mpigroup")``; multiprocessing then calls
+  ``_check_available``), :func:`_route_module_functions` replaces the 17
+  module-level names of ``multiprocessing`` listed in ``_ROUTED`` (``Queue``,
+  ``JoinableQueue``, ``SimpleQueue``, ``Event``, ``Lock``, ``RLock``,
+  ``Semaphore``, ``BoundedSemaphore``, ``Condition``, ``Barrier``,
+  ``cpu_count``, ``Pool``, ``Pipe``, ``Value``, ``Array``, ``RawValue``,
+  ``RawArray``) with wrappers. A wrapper calls this context's method while
+  "mpigroup" is the default start method and the original function otherwise,
+  so code that never selects the method sees the stdlib behaviour.
+
+:func:`unregister_start_method` restores the original 17 functions, removes
+the table entry, and resets the default start method if it was "mpigroup".
+
+The rest follows CPython's own design: a start method is a ``BaseContext``
+subclass plus a ``Process`` whose ``_Popen`` starts the child. Here
+``_Popen`` spawns an mpigroup worker (through the head, with the current
+placement policy) that runs ``BaseProcess._bootstrap`` on the unpickled
+process object, as the spawn method does.
+
+The mpigroup classes are imported inside the methods on purpose: this module
+is imported by ``import mpigroup`` in every process, ``mpigroup.sync``,
+``mpigroup.group`` and ``mpigroup.pool`` load MPI, and ``mpigroup.system``
+loads PyYAML.
 """
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import os
 import threading
 import time
@@ -201,9 +225,7 @@ _originals: dict = {}
 
 
 def _route_module_functions() -> None:
-    import functools
-    import multiprocessing
-
+    """Route the 17 ``multiprocessing.<name>`` functions of ``_ROUTED`` through this context (once)."""
     if _originals:
         return
     for name in _ROUTED:
@@ -229,8 +251,6 @@ def register_start_method() -> None:
 
 def unregister_start_method() -> None:
     """Undo :func:`register_start_method` and the routing of ``multiprocessing.Queue`` & co."""
-    import multiprocessing
-
     if _mpctx._concrete_contexts.get(NAME) is _instance:
         del _mpctx._concrete_contexts[NAME]
     for name, original in _originals.items():
