@@ -21,7 +21,7 @@ import traceback
 from typing import Optional
 
 from .. import __version__
-from ..base import config, sharing
+from ..base import config, procs, sharing
 from ..errors import MPIGroupError
 from ..runtime import context
 
@@ -176,14 +176,11 @@ def _exit_without_mpi_finalize(code: int, alone_only: bool = True) -> None:
     must finalize with them (they wait in its fence), so this applies to a
     head that is alone in COMM_WORLD: a singleton, or `mpiexec -n 1`.
     """
-    # mpi4py is initialised by now; worker.main is imported only on this exit path
-    from mpi4py import MPI
-
-    from ..worker.main import _leave_pmix
+    from mpi4py import MPI  # initialised by now; imported here so the launcher module itself loads no MPI
 
     if alone_only and MPI.COMM_WORLD.Get_size() != 1:
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    _leave_pmix()
+    procs.finalize_pmix()
     os._exit(code)
