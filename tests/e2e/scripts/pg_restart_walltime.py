@@ -1,0 +1,18 @@
+"""A restarting group ended by its walltime.
+
+Run by tests/e2e/test_process_group.py.
+"""
+import json, os, signal, socket, sys, time
+from mpigroup import ProcessGroup, ProcessTemplate, Process, Policy, System, Node, cpu_count
+from mpigroup import ProcessGroupError, RemoteError, PolicyError
+def emit(**kw):
+    print("RESULT " + json.dumps(kw), flush=True)
+
+def short():
+    time.sleep(0.2)
+pg = ProcessGroup(name="restart", restart=True, walltime=3.0)
+pg.add_process(2, ProcessTemplate(short))
+pg.start()
+t = time.time()
+pg.join(timeout=30)
+emit(started=len(pg.exit_status), elapsed=time.time() - t, running=pg.is_running())
