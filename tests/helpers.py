@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
-import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -14,11 +14,18 @@ import psutil
 from mpigroup.base.mpienv import mpiexec_path
 
 REPO = Path(__file__).resolve().parents[1]
+E2E_SCRIPTS = REPO / "tests" / "e2e" / "scripts"
 
 
-def write_script(tmp_path: Path, body: str, name: str = "prog.py") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(body))
+def copy_script(tmp_path: Path, name: str, as_name: str | None = None) -> Path:
+    """Copy ``tests/e2e/scripts/<name>`` into ``tmp_path`` (as ``as_name``) and return the copy.
+
+    The tests run the copy, not the original: a run's working directory is the
+    script's folder (see :func:`run_mpigroup`), so what a script writes next to
+    itself stays in the test's own ``tmp_path``.
+    """
+    path = tmp_path / (as_name or name)
+    shutil.copyfile(E2E_SCRIPTS / name, path)
     return path
 
 

@@ -6,7 +6,7 @@ method exactly as CPython binds them to "spawn" (``install_tests_in_module_dict`
 so the children run as mpigroup workers. Tests that need something the
 start method does not offer are skipped with the reason (SKIPS below).
 
-Run through tests/test_cpython_compat.py, which sets MPIGROUP_COMPAT_RUN=1.
+Run through tests/compat/test_cpython_compat.py, which sets MPIGROUP_COMPAT_RUN=1.
 """
 import multiprocessing
 import unittest

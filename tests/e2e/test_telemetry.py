@@ -8,30 +8,9 @@ import time
 import urllib.request
 import uuid
 
-from helpers import run_mpigroup, wait_no_processes, write_script
+from helpers import copy_script, run_mpigroup, wait_no_processes
 
 from mpigroup.telemetry.runstore import RunStore
-
-LIVE = """
-import os, time
-from mpigroup import Pool, Telemetry
-
-def work(i):
-    t = Telemetry()
-    for k in range(3):
-        t.add_data("work_items", 10 * i + k, tags={"worker": i})
-    t.add_data("too_detailed", 1.0, telemetry_level=3)      # above level 2: dropped
-    t.shutdown()
-    return i
-
-Telemetry().add_data("head_metric", 42.0, timestamp=1_700_000_000.5)
-with Pool(2) as pool:
-    assert pool.map(work, range(4)) == [0, 1, 2, 3]
-print("WORK-DONE", flush=True)
-deadline = time.monotonic() + 90
-while not os.path.exists("release") and time.monotonic() < deadline:
-    time.sleep(0.1)
-"""
 
 
 def _env(tmp_path, level, **extra):
@@ -64,7 +43,7 @@ def _read_until(stream, pattern, timeout=60):
 
 
 def test_live_endpoint_prometheus_opentsdb_top_and_store(tmp_path):
-    script = write_script(tmp_path, LIVE)
+    script = copy_script(tmp_path, "telemetry_live.py")
     env = _env(tmp_path, 2)
     proc = subprocess.Popen([sys.executable, "-m", "mpigroup", str(script)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -151,21 +130,9 @@ def test_live_endpoint_prometheus_opentsdb_top_and_store(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "2 panels" in plot.stdout
 
 
-GPU_LEVEL = """
-import mpigroup
-from mpigroup import Telemetry
-from mpigroup.telemetry.monitor import open_gpu_samplers
-import time
-logged = []
-print("SAMPLERS", len(open_gpu_samplers("here", logged.append)), len(logged))
-Telemetry().add_data("level3_user", 7.0, telemetry_level=3)
-time.sleep(2.0)
-"""
-
-
 def test_level3_without_nvml_reports_no_gpu_series_and_logs_once(tmp_path):
     """This machine has no NVIDIA GPU: level 3 must run, log once per node, and store no GPU series."""
-    script = write_script(tmp_path, GPU_LEVEL)
+    script = copy_script(tmp_path, "telemetry_gpu_level3.py")
     proc = run_mpigroup(script, env=_env(tmp_path, 3), timeout=120)
     assert proc.returncode == 0, proc.stderr
     if "SAMPLERS 0 1" not in proc.stdout:
@@ -177,25 +144,8 @@ def test_level3_without_nvml_reports_no_gpu_series_and_logs_once(tmp_path):
     assert not [m for m in run.metrics() if m.startswith("gpu_")]
 
 
-OFF = """
-import sys
-from mpigroup import Telemetry, Pool
-
-def work(i):
-    Telemetry().add_data("x", float(i))
-    return sys.modules.get("mpigroup.telemetry.service") is None
-
-t = Telemetry()
-t.add_data("x", 1.0)
-t.add_data("x", "not even a number")      # nothing is checked when telemetry is off
-with Pool(1) as pool:
-    print("WORKERS-LIGHT", all(pool.map(work, range(3))))
-print("HEAD-LIGHT", "mpigroup.telemetry.service" not in sys.modules, t.level)
-"""
-
-
 def test_level0_is_off_and_creates_nothing(tmp_path):
-    script = write_script(tmp_path, OFF)
+    script = copy_script(tmp_path, "telemetry_off.py")
     proc = run_mpigroup(script, env=_env(tmp_path, 0), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "WORKERS-LIGHT True" in proc.stdout and "HEAD-LIGHT True 0" in proc.stdout
@@ -203,29 +153,8 @@ def test_level0_is_off_and_creates_nothing(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-LEVEL1 = """
-import time
-from mpigroup import Telemetry
-t = Telemetry()
-t.add_data("kept", 1.0)
-t.add_data("dropped", 2.0, telemetry_level=2)
-for bad in (lambda: t.add_data("bad name", 1.0), lambda: t.add_data("x", "1"),
-            lambda: t.add_data("x", 1.0, tags={"node": "n"}), lambda: t.add_data("x", 1.0, telemetry_level=0)):
-    try:
-        bad()
-    except (TypeError, ValueError) as exc:
-        print("REJECTED", type(exc).__name__)
-t.shutdown()
-try:
-    t.add_data("kept", 3.0)
-except RuntimeError as exc:
-    print("AFTER-SHUTDOWN", exc)
-time.sleep(1.5)
-"""
-
-
 def test_level1_user_metrics_only_and_bad_input(tmp_path):
-    script = write_script(tmp_path, LEVEL1)
+    script = copy_script(tmp_path, "telemetry_level1.py")
     proc = run_mpigroup(script, env=_env(tmp_path, 1), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("REJECTED") == 4 and "AFTER-SHUTDOWN" in proc.stdout
@@ -237,7 +166,7 @@ def test_level1_user_metrics_only_and_bad_input(tmp_path):
 def test_busy_port_and_bad_level_fail_clearly(tmp_path):
     import socket
 
-    script = write_script(tmp_path, "print('RAN')\n")
+    script = copy_script(tmp_path, "print_ran.py")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
@@ -249,26 +178,8 @@ def test_busy_port_and_bad_level_fail_clearly(tmp_path):
     assert proc.returncode != 0 and "MPIGROUP_TELEMETRY_LEVEL='9' is not valid" in proc.stderr
 
 
-KILL_MONITOR = """
-import os, signal, time
-from mpigroup.runtime import context
-from mpigroup.telemetry import service
-
-svc = service.current()
-members = context.current().head.members
-deadline = time.monotonic() + 30
-# once its samples arrive, the monitor has joined the shared-object universe (a set killed while
-# joining leaves the head's universe thread in MPI_Comm_accept: a known gap of the runtime)
-while not any(m == "system_load_average" for m, _ in svc.latest()) and time.monotonic() < deadline:
-    time.sleep(0.1)
-os.kill(members[svc._monitors.puids[0]].pid, signal.SIGKILL)
-time.sleep(7)
-print("SURVIVED", flush=True)
-"""
-
-
 def test_killed_monitor_is_reported_and_the_run_goes_on(tmp_path):
-    script = write_script(tmp_path, KILL_MONITOR)
+    script = copy_script(tmp_path, "telemetry_kill_monitor.py")
     env = _env(tmp_path, 2)
     proc = run_mpigroup(script, env=env, timeout=120, tag=env["MPIGROUP_TEST_TAG"])
     assert proc.returncode == 0, proc.stderr

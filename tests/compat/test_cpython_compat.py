@@ -1,4 +1,4 @@
-"""CPython's multiprocessing tests against the "mpigroup" start method (see tests/compat/).
+"""CPython's multiprocessing tests against the "mpigroup" start method (test_cpython_multiprocessing.py).
 
 They run in a subprocess, `python -m mpigroup -m pytest`, whose pytest process is the head. Every
 test either passes or is skipped with a stated reason; none may fail.

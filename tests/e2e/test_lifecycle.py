@@ -14,10 +14,13 @@ import uuid
 
 import pytest
 
-from helpers import processes_with_tag, run_mpigroup, wait_no_processes, write_script
+from helpers import copy_script, processes_with_tag, run_mpigroup, wait_no_processes
 from mpigroup.base.mpienv import mpiexec_path
 
+
 @pytest.fixture
+
+
 def run_tmp():
     """A TMPDIR of this test's run alone: its run directories (and PRRTE's) go there, no one else's."""
     path = tempfile.mkdtemp(prefix="mgt-")  # short: PRRTE puts socket paths under it
@@ -30,27 +33,13 @@ def run_dirs(tmp: str) -> set:
     return {os.path.join(root, d) for root, dirs, _ in os.walk(tmp) for d in dirs if d.startswith("mpigroup-")}
 
 
-SLEEPY = """
-import sys, time
-from mpigroup import ProcessGroup, ProcessTemplate
-def sleeper():
-    time.sleep(120)
-pg = ProcessGroup(name="sleepy")
-pg.add_process(3, ProcessTemplate(sleeper))
-pg.start()
-print("STARTED", [pg.pid(p) for p in pg.puids] if False else "", flush=True)
-if sys.argv[1:] == ["crash"]:
-    time.sleep(1)
-    raise RuntimeError("user script failed on purpose")
-pg.join()
-"""
-
-
 @pytest.mark.parametrize("np", [None, 2])
+
+
 def test_unhandled_exception_exits_nonzero_and_cleans_up(tmp_path, np, run_tmp):
     tag = uuid.uuid4().hex
     before = run_dirs(run_tmp)
-    proc = run_mpigroup(write_script(tmp_path, SLEEPY), "crash", np=np, tag=tag, timeout=120,
+    proc = run_mpigroup(copy_script(tmp_path, "sleepy_group.py"), "crash", np=np, tag=tag, timeout=120,
                         env={"TMPDIR": run_tmp})
     assert proc.returncode != 0
     assert "user script failed on purpose" in proc.stderr
@@ -59,10 +48,12 @@ def test_unhandled_exception_exits_nonzero_and_cleans_up(tmp_path, np, run_tmp):
 
 
 @pytest.mark.parametrize("np", [None, 2])
+
+
 def test_ctrl_c_stops_every_process(tmp_path, np, run_tmp):
     tag = uuid.uuid4().hex
     before = run_dirs(run_tmp)
-    script = write_script(tmp_path, SLEEPY)
+    script = copy_script(tmp_path, "sleepy_group.py")
     cmd = [sys.executable, "-m", "mpigroup", str(script)]
     if np:
         cmd = [mpiexec_path(os.environ), "-n", str(np), *cmd]
@@ -86,22 +77,7 @@ def test_ctrl_c_stops_every_process(tmp_path, np, run_tmp):
 
 def test_killed_worker_is_reported_and_run_ends_clean(tmp_path):
     tag = uuid.uuid4().hex
-    script = write_script(tmp_path, """
-import os, signal, time
-from mpigroup import ProcessGroup, ProcessTemplate, ProcessGroupError
-def sleeper():
-    time.sleep(120)
-pg = ProcessGroup(name="victim")
-pg.add_process(2, ProcessTemplate(sleeper))
-pg.start()
-while pg.pid(pg.puids[1]) is None:
-    time.sleep(0.05)
-os.kill(pg.pid(pg.puids[1]), signal.SIGKILL)
-try:
-    pg.join(timeout=30)
-except ProcessGroupError as exc:
-    print("REPORTED", exc, flush=True)
-""")
+    script = copy_script(tmp_path, "killed_worker.py")
     proc = run_mpigroup(script, np=2, tag=tag)
     assert proc.returncode == 0, proc.stderr
     assert "REPORTED" in proc.stdout and "exited with -9" in proc.stdout
@@ -112,7 +88,7 @@ def test_killing_the_head_ends_the_whole_job(tmp_path, run_tmp):
     """SIGKILL of rank 0 under mpiexec: agents and workers notice and leave; nothing hangs."""
     tag = uuid.uuid4().hex
     before = run_dirs(run_tmp)
-    script = write_script(tmp_path, SLEEPY)
+    script = copy_script(tmp_path, "sleepy_group.py")
     cmd = [mpiexec_path(os.environ), "-n", "2", sys.executable, "-m", "mpigroup", str(script)]
     env = dict(os.environ, MPIGROUP_TEST_TAG=tag, TMPDIR=run_tmp)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -133,29 +109,10 @@ def test_killing_the_head_ends_the_whole_job(tmp_path, run_tmp):
     assert run_dirs(run_tmp) - before == set()
 
 
-SEGMENTS = """
-from mpigroup import ProcessGroup, ProcessTemplate
-import time
-
-def sleeper():
-    time.sleep(120)
-
-pg = ProcessGroup(name="sleepy")
-pg.add_process(1, ProcessTemplate(sleeper))
-pg.start()
-while pg.pid(pg.puids[0]) is None:
-    time.sleep(0.05)
-with open("/proc/self/maps") as fh:
-    mine = sorted({line.split()[-1] for line in fh if " /dev/shm/" in line})
-print("SEGMENTS", " ".join(mine), flush=True)
-pg.join()
-"""
-
-
 def test_sigterm_to_a_singleton_head_leaves_no_shared_memory_segment(tmp_path):
     """The urgent (SIGTERM) shutdown unlinks the singleton's own /dev/shm segments too (issue 15)."""
     tag = uuid.uuid4().hex
-    script = write_script(tmp_path, SEGMENTS)
+    script = copy_script(tmp_path, "shm_segments.py")
     proc = subprocess.Popen([sys.executable, "-m", "mpigroup", str(script)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, MPIGROUP_TEST_TAG=tag),
                             cwd=tmp_path)

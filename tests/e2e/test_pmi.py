@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from helpers import REPO, run_mpigroup, write_script
+from helpers import REPO, copy_script, run_mpigroup
 
 
 def mpicc() -> str:
@@ -23,19 +23,7 @@ def mpicc() -> str:
 def test_mpi_executable_allreduce_env_and_affinity(tmp_path):
     exe = tmp_path / "mpi_hello"
     subprocess.run([mpicc(), "-O2", "-o", str(exe), str(REPO / "examples" / "mpi_hello.c")], check=True)
-    script = write_script(tmp_path, """
-import sys
-import time
-from mpigroup import ProcessGroup, ProcessTemplate, Policy
-exe, out = sys.argv[1], sys.argv[2]
-pg = ProcessGroup(pmi=True, name="hello")
-for i in range(4):
-    pg.add_process(1, ProcessTemplate(exe, env={"MPIGROUP_EXAMPLE_VAR": f"value{i}"},
-                                      policy=Policy(cpu_affinity=[i % 2]), stdout=f"{out}/rank{i}.txt"))
-pg.start()
-pg.join(timeout=120)
-print("STATUS", [code for _, code in pg.exit_status], flush=True)
-""")
+    script = copy_script(tmp_path, "pmi_mpi_hello.py")
     proc = run_mpigroup(script, str(exe), str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "STATUS [0, 0, 0, 0]" in proc.stdout
@@ -47,20 +35,7 @@ print("STATUS", [code for _, code in pg.exit_status], flush=True)
 
 
 def test_python_target_in_pmi_mode_sees_the_group_world(tmp_path):
-    script = write_script(tmp_path, """
-import sys
-import time
-from mpigroup import ProcessGroup, ProcessTemplate
-def rank_main(out):
-    from mpi4py import MPI
-    comm = MPI.COMM_WORLD
-    total = comm.allreduce(comm.Get_rank())
-    open(f"{out}/py{comm.Get_rank()}", "w").write(f"{comm.Get_size()} {total}")
-pg = ProcessGroup(pmi=True, name="pyworld")
-pg.add_process(3, ProcessTemplate(rank_main, args=(sys.argv[1],)))
-pg.start(); pg.join(timeout=120)
-print("STATUS", [c for _, c in pg.exit_status])
-""")
+    script = copy_script(tmp_path, "pmi_python_world.py")
     proc = run_mpigroup(script, str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "STATUS [0, 0, 0]" in proc.stdout
@@ -68,16 +43,7 @@ print("STATUS", [c for _, c in pg.exit_status])
 
 
 def test_failing_rank_is_reported(tmp_path):
-    script = write_script(tmp_path, """
-from mpigroup import ProcessGroup, ProcessTemplate, ProcessGroupError
-pg = ProcessGroup(pmi=True, name="failing")
-pg.add_process(2, ProcessTemplate("/bin/sh", args=["-c", "exit 7"]))
-pg.start()
-try:
-    pg.join(timeout=60)
-except ProcessGroupError as exc:
-    print("REPORTED", exc)
-""")
+    script = copy_script(tmp_path, "pmi_failing_rank.py")
     proc = run_mpigroup(script)
     assert proc.returncode == 0, proc.stderr
     assert "REPORTED" in proc.stdout and "exited with 7" in proc.stdout
@@ -85,20 +51,7 @@ except ProcessGroupError as exc:
 
 def test_one_failed_rank_ends_the_whole_world(tmp_path):
     """Survivors would wait in MPI_Finalize for the failed peer forever; the world is ended instead."""
-    script = write_script(tmp_path, """
-import sys, time
-from mpigroup import ProcessGroup, ProcessTemplate
-def rank_main():
-    from mpi4py import MPI
-    if MPI.COMM_WORLD.Get_rank() == 1:
-        sys.exit(3)
-g = ProcessGroup(pmi=True, name="partial", ignore_error_on_exit=True)
-g.add_process(2, ProcessTemplate(rank_main))
-g.start()
-t = time.time()
-g.join(timeout=60)
-print("STATUS", [c for _, c in g.exit_status], "TOOK", round(time.time() - t, 1))
-""")
+    script = copy_script(tmp_path, "pmi_one_rank_exits.py")
     proc = run_mpigroup(script)
     assert proc.returncode == 0, proc.stderr
     line = [l for l in proc.stdout.splitlines() if l.startswith("STATUS")][0]
@@ -116,19 +69,7 @@ def test_no_secret_on_any_command_line(tmp_path):
     from helpers import processes_with_tag
 
     secret = "hunter2-" + uuid.uuid4().hex
-    script = write_script(tmp_path, """
-import os, sys, time
-from mpigroup import ProcessGroup, ProcessTemplate
-def rank_main(flag_dir):
-    from mpi4py import MPI
-    assert os.environ["API_TOKEN"].startswith("hunter2-")
-    open(f"{flag_dir}/up{MPI.COMM_WORLD.Get_rank()}", "w").close()
-    time.sleep(3)
-pg = ProcessGroup(pmi=True, name="secretive")
-pg.add_process(3, ProcessTemplate(rank_main, args=(sys.argv[1],), env={"API_TOKEN": os.environ["TEST_SECRET"]}))
-pg.start(); pg.join(timeout=120)
-print("STATUS", [c for _, c in pg.exit_status])
-""")
+    script = copy_script(tmp_path, "pmi_secret_env.py")
     tag = uuid.uuid4().hex
     proc = subprocess.Popen([sys.executable, "-m", "mpigroup", str(script), str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,

@@ -3,7 +3,8 @@ import os
 import subprocess
 import sys
 
-from helpers import write_script
+from helpers import copy_script
+
 
 MPIGROUP = [sys.executable, "-m", "mpigroup.launcher.cli"]
 
@@ -15,15 +16,7 @@ def cli(*args, env=None, cwd=None, timeout=120):
 
 
 def test_run_executes_script_with_allocation_and_args(tmp_path):
-    script = write_script(tmp_path, """
-import sys
-from mpi4py import MPI
-from mpigroup import ProcessGroup, ProcessTemplate, System
-pg = ProcessGroup()
-pg.add_process(2, ProcessTemplate(print, args=("member says hi",)))
-pg.start(); pg.join(timeout=60)
-print("ARGS", sys.argv[1:], "WORLD", MPI.COMM_WORLD.Get_size(), "NODES", System().nnodes)
-""")
+    script = copy_script(tmp_path, "cli_group_prints_args.py")
     proc = cli("run", "--label-output", str(script), "--flag", "value", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "ARGS ['--flag', 'value'] WORLD 1 NODES 1" in proc.stdout
@@ -32,13 +25,13 @@ print("ARGS", sys.argv[1:], "WORLD", MPI.COMM_WORLD.Get_size(), "NODES", System(
 
 
 def test_run_propagates_failure_exit_code(tmp_path):
-    script = write_script(tmp_path, "raise SystemExit(3)\n")
+    script = copy_script(tmp_path, "exit_code_3.py")
     proc = cli("run", str(script), cwd=tmp_path)
     assert proc.returncode == 3
 
 
 def test_dry_run_inside_slurm_uses_the_allocation(tmp_path):
-    script = write_script(tmp_path, "print('x')\n")
+    script = copy_script(tmp_path, "print_x.py")
     env = {"SLURM_JOB_ID": "42", "SLURM_JOB_NODELIST": "nid[001-004,007]", "SLURM_JOB_CPUS_PER_NODE": "64(x5)"}
     proc = cli("run", "--dry-run", str(script), env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -50,7 +43,7 @@ def test_dry_run_inside_slurm_uses_the_allocation(tmp_path):
 def test_dry_run_inside_pbs_reads_the_nodefile(tmp_path):
     nodefile = tmp_path / "nodes"
     nodefile.write_text("n1\nn1\nn2\nn2\n")
-    script = write_script(tmp_path, "print('x')\n")
+    script = copy_script(tmp_path, "print_x.py")
     proc = cli("run", "--dry-run", str(script), env={"PBS_NODEFILE": str(nodefile), "PBS_JOBID": "7.pbs"},
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -58,7 +51,7 @@ def test_dry_run_inside_pbs_reads_the_nodefile(tmp_path):
 
 
 def test_user_values_are_never_overridden(tmp_path):
-    script = write_script(tmp_path, "print('x')\n")
+    script = copy_script(tmp_path, "print_x.py")
     proc = cli("run", "--dry-run", str(script), env={"OMPI_MCA_btl": "self,tcp"}, cwd=tmp_path)
     assert "OMPI_MCA_btl" not in proc.stdout  # already set by the user: not added
     proc = cli("env", env={"OMPI_MCA_btl": "self,tcp"})
