@@ -16,7 +16,7 @@ from ..errors import SharedObjectError, ShuttingDown
 from . import universe
 from .arena import Arena
 from .mpi import MPI
-from .universe import TAG_STEP, Universe, arena_bytes
+from .universe import TAG_STEP, StepMessage, Universe, arena_bytes
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class UniverseHead:
     def _step(self, join: _Join) -> None:
         uni = self.universe
         with uni.lock:
-            msg = ("step", join.port)
+            msg = StepMessage(join.port)
             self._sends = [r for r in self._sends if not _done(r)]  # a gone member's may never complete
             self._sends += [uni.comm.isend(msg, dest=r, tag=TAG_STEP) for r in range(1, uni.comm.Get_size())]
             dead = uni.take_step(join.port, self.size, self._high_water)

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..base import config
 from ..base.procs import pid_alive
-from ..base.waiting import expired
+from ..base.waiting import Backoff, expired
 from ..errors import QueueBroken
 from . import rma, serialize, universe
 
@@ -55,6 +55,13 @@ def _as_bytes(view: memoryview) -> memoryview:
 def _uninitialized(nbytes: int) -> memoryview:
     """A writable byte buffer that is not zero-filled first (it is about to be overwritten)."""
     return memoryview(np.empty(nbytes, np.uint8))
+
+
+def _stall(wait: Backoff, stalled: Stalled) -> None:
+    """A stream cannot move (the ring is full, or the rest of the frame is not written yet)."""
+    if stalled is not None:
+        stalled()  # may raise: the other side is gone
+    wait.pause()
 
 
 class _HolderWatch:
@@ -229,9 +236,7 @@ class Ring(rma.SharedObject):
                     self._store_pos(uni, WPOS, pos & ~7, locked=True)  # consumers may follow
                     wait.reset()
                     continue
-            if stalled is not None:
-                stalled()
-            wait.pause()
+            _stall(wait, stalled)
         return (pos + 7) & ~7
 
     def _read_into(self, out: memoryview, pos: int, stalled: Optional[Callable[[], None]] = None) -> int:
@@ -256,9 +261,7 @@ class Ring(rma.SharedObject):
                     self._store_pos(uni, RPOS, pos & ~7, locked=True)  # space for producers
                     wait.reset()
                     continue
-            if stalled is not None:
-                stalled()
-            wait.pause()
+            _stall(wait, stalled)
         return pos
 
     def _read_frame(self, r: int, start: memoryview, stalled: Optional[Callable[[], None]] = None

@@ -33,7 +33,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from ..base import config, sharing, shutdown
 from ..base.shutdown import Stage
@@ -44,9 +44,15 @@ from .mpi import MPI
 
 log = logging.getLogger(__name__)
 
-TAG_STEP = 41  # head -> member, on the universe communicator: ("step", ...)
+TAG_STEP = 41  # head -> member, on the universe communicator: a StepMessage
 HEAD = 0  # the head is rank 0 of every universe communicator
 STEP_TIMEOUT = 120.0
+
+
+class StepMessage(NamedTuple):
+    """Head -> member (``TAG_STEP``): take part in the growth step whose newcomers connect to ``port``."""
+
+    port: str
 
 
 def arena_bytes() -> int:
@@ -147,7 +153,7 @@ class Universe:
             try:
                 if self.comm.Iprobe(HEAD, TAG_STEP, status):
                     msg = self.comm.recv(source=HEAD, tag=TAG_STEP)
-                    self.take_step(*msg[1:])
+                    self.take_step(msg.port)
                     busy = True
                 busy |= self.process_releases()
             except Exception as exc:
