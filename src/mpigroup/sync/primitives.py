@@ -42,20 +42,25 @@ def _deadline(block: bool, timeout: Optional[float]) -> Optional[float]:
 def _wait_until(attempt: Callable[[universe.Universe], Any], deadline: Optional[float],
                 on_idle: Optional[Callable[[], None]] = None) -> Any:
     """Call ``attempt`` (under the step lock) until it returns non-None or the deadline passes."""
+    uni = universe.current()
+    with uni.lock:
+        result = attempt(uni)
+    if result is not None:  # the common case: no wait
+        return result
     wait = universe.backoff()
     next_idle = time.monotonic() + 1.0
     while True:
-        uni = universe.current()
-        with uni.lock:
-            result = attempt(uni)
-        if result is not None:
-            return result
         if expired(deadline):
             return None
         if on_idle is not None and time.monotonic() > next_idle:
             on_idle()
             next_idle = time.monotonic() + 1.0
         wait.pause(deadline)
+        uni = universe.current()
+        with uni.lock:
+            result = attempt(uni)
+        if result is not None:
+            return result
 
 
 class Event(rma.SharedObject):

@@ -57,11 +57,17 @@ def _uninitialized(nbytes: int) -> memoryview:
     return memoryview(np.empty(nbytes, np.uint8))
 
 
-def _stall(wait: Backoff, stalled: Stalled) -> None:
-    """A stream cannot move (the ring is full, or the rest of the frame is not written yet)."""
+def _stall(wait: Optional[Backoff], stalled: Stalled) -> Backoff:
+    """A stream cannot move (the ring is full, or the rest of the frame is not written yet): wait.
+
+    ``wait`` is None after progress (a new wait starts with its spin); returns the wait to pass next time.
+    """
     if stalled is not None:
         stalled()  # may raise: the other side is gone
+    if wait is None:
+        wait = universe.backoff()
     wait.pause()
+    return wait
 
 
 class _HolderWatch:
@@ -153,7 +159,7 @@ class Ring(rma.SharedObject):
 
     def _lock(self, side: int, deadline: Optional[float]) -> Optional[int]:
         """Take one side for streaming (records this process as the owner)."""
-        wait, watch = universe.backoff(), _HolderWatch()
+        wait = watch = None  # made on the first miss: the lock is usually free
         while True:
             uni = universe.current()
             with uni.lock:
@@ -161,6 +167,8 @@ class Ring(rma.SharedObject):
                 if pos is not None:
                     rma.store(uni, self._word(_OWNER[side]), os.getpid())
                     return pos
+            if watch is None:
+                wait, watch = universe.backoff(), _HolderWatch()
             watch.check(self, side)
             if expired(deadline):
                 return None
@@ -212,7 +220,7 @@ class Ring(rma.SharedObject):
         cap, ring, pos = self._capacity, self._data, w
         views = [_as_bytes(p) for p in pieces]
         index, done, free = 0, 0, 0
-        wait = universe.backoff()
+        wait: Optional[Backoff] = None  # made when the stream first stalls
         while index < len(views):
             uni = universe.current()
             with uni.lock:
@@ -234,9 +242,9 @@ class Ring(rma.SharedObject):
                             index, done = index + 1, 0
                     rma.flush(uni)
                     self._store_pos(uni, WPOS, pos & ~7, locked=True)  # consumers may follow
-                    wait.reset()
+                    wait = None
                     continue
-            _stall(wait, stalled)
+            wait = _stall(wait, stalled)
         return (pos + 7) & ~7
 
     def _read_into(self, out: memoryview, pos: int, stalled: Optional[Callable[[], None]] = None) -> int:
@@ -245,7 +253,8 @@ class Ring(rma.SharedObject):
         The write position is re-read only when the bytes known to be written are used up.
         """
         cap, ring = self._capacity, self._data
-        done, written, wait = 0, pos, universe.backoff()
+        done, written = 0, pos
+        wait: Optional[Backoff] = None  # made when the stream first stalls
         while done < out.nbytes:
             uni = universe.current()
             with uni.lock:
@@ -259,9 +268,9 @@ class Ring(rma.SharedObject):
                     done += n
                     pos += n
                     self._store_pos(uni, RPOS, pos & ~7, locked=True)  # space for producers
-                    wait.reset()
+                    wait = None
                     continue
-            _stall(wait, stalled)
+            wait = _stall(wait, stalled)
         return pos
 
     def _read_frame(self, r: int, start: memoryview, stalled: Optional[Callable[[], None]] = None
@@ -391,12 +400,14 @@ class Ring(rma.SharedObject):
         """
         size = sum(_as_bytes(p).nbytes for p in pieces)
         if size <= FAST_BYTES:
-            wait, watch = universe.backoff(), _HolderWatch()
+            wait = watch = None  # made on the first miss: the frame usually fits at once
             while not self._try_put_small(pieces, size, count=self.counted):
                 if expired(deadline):
                     raise TimeoutError(f"{type(self).__name__}: the ring stayed full")
                 if stalled is not None:
                     stalled()
+                if watch is None:
+                    wait, watch = universe.backoff(), _HolderWatch()
                 watch.check(self, WPOS)
                 wait.pause(deadline)
             return
@@ -417,7 +428,7 @@ class Ring(rma.SharedObject):
         a large frame is incomplete; it may raise. ``QueueBroken`` if another
         reader died in the middle of a frame.
         """
-        wait, watch = universe.backoff(spin), _HolderWatch()
+        wait = watch = None  # made on the first miss: most calls find a frame at once
         while True:  # the consumer lock is never held while waiting for data
             body = self._try_get_small()
             if isinstance(body, tuple):  # a large frame has arrived and we hold the lock: stream it
@@ -426,15 +437,19 @@ class Ring(rma.SharedObject):
                     self._adjust(COUNT, -1)
                 return body
             if body is None:
+                if watch is None:
+                    watch = _HolderWatch()
                 watch.check(self, RPOS)
             elif body is not self._EMPTY:
                 return body
-            else:
+            elif watch is not None:
                 watch.reset()
             if expired(deadline):
                 return None
             if stalled is not None:
                 stalled()
+            if wait is None:
+                wait = universe.backoff(spin)
             wait.pause(deadline)
 
     def exists(self) -> bool:
