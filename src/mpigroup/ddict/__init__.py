@@ -1,6 +1,6 @@
 """DDict: a distributed dictionary sharded over MPI manager ranks.
 
-``keys`` (encoding, sharding), ``store`` (one shard with its budget and
+``keys`` (encoding, sharding), ``shard`` (one shard with its budget and
 checkpoints) and ``ops`` are pure Python; ``transport`` moves frames over
 RMA rings; ``manager`` is the rank that serves a shard; ``client`` is the
 handle. Importing this package imports no MPI until ``DDict`` is used.

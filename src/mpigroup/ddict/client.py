@@ -20,18 +20,20 @@ import time
 from collections.abc import MutableMapping
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
+from ..base import config
 from ..errors import (DDictError, DDictFullError, DDictKeyError, DDictManagerError, DDictTimeoutError,
-                      RemoteError)
+                      ObjectGone, QueueBroken, RemoteError)
+from ..group import ProcessGroup, ProcessTemplate
 from ..policy import Policy
-from . import ops as O
-from .keys import decode_key, encode_key, shard_of
+from ..runtime import context
+from ..system import System
 from . import cma
-from .transport import (Channel, RequestChannel, _env_number, build_frame, decode_value, encode_value,
-                        split_frame)
+from .keys import decode_key, encode_key, shard_of
+from .manager import run_manager
+from .ops import Op, Status
+from .transport import Channel, RequestChannel, build_frame, decode_value, encode_value, split_frame
 
 DEFAULT_TOTAL_MEM = 1 << 30
-REQUEST_BYTES = int(_env_number("MPIGROUP_DDICT_CHANNEL_BYTES", str(8 << 20)))
-REPLY_BYTES = int(_env_number("MPIGROUP_DDICT_REPLY_BYTES", str(4 << 20)))
 MANIFEST = "manifest.json"
 _MISSING = object()
 _LIVENESS_EVERY = 1.0
@@ -42,10 +44,14 @@ _direct_cache: dict[tuple, tuple] = {}
 _local = threading.local()  # this thread's reply channel and request ids
 
 
+# Plain ints of the statuses checked per reply (an enum member lookup costs ~0.3 us on 3.11).
+_OK, _FULL = int(Status.OK), int(Status.FULL)
+
+
 def _reply_channel() -> Channel:
     chan = getattr(_local, "channel", None)
     if chan is None:
-        chan = _local.channel = Channel(REPLY_BYTES)
+        chan = _local.channel = Channel(config.cached("MPIGROUP_DDICT_REPLY_BYTES"))
         _local.address = chan.address
         _local.ids = itertools.count(1)
     return chan
@@ -70,10 +76,6 @@ class DDict(MutableMapping):
                  total_mem: int = DEFAULT_TOTAL_MEM, *, policy: Policy | Sequence[Policy] | None = None,
                  timeout: Optional[float] = None, name: str = "", working_set_size: int = 4,
                  restore_from: Optional[str] = None) -> None:
-        from ..group import ProcessGroup, ProcessTemplate
-        from ..system import System
-        from .manager import run_manager
-
         policies = self._placement(managers_per_node, n_nodes, total_mem, policy, timeout, working_set_size)
         if not policies:
             policies = [pol for pol in System().hostname_policies()[:n_nodes] for _ in range(managers_per_node)]
@@ -82,7 +84,8 @@ class DDict(MutableMapping):
         self._name = name
         self._timeout = timeout
         self._pinned: Optional[int] = None
-        self._channels = [RequestChannel(REQUEST_BYTES) for _ in range(n)]
+        request_bytes = config.get("MPIGROUP_DDICT_CHANNEL_BYTES")
+        self._channels = [RequestChannel(request_bytes) for _ in range(n)]
         self._group = ProcessGroup(ignore_error_on_exit=True, name=f"ddict-{name}" if name else "ddict")
         budget = total_mem // n
         for i, pol in enumerate(policies):
@@ -93,7 +96,7 @@ class DDict(MutableMapping):
         self._hosts: list[str] = [""] * n
         self._pids: list[int] = [0] * n
         try:
-            for i, st in enumerate(self._fan_out(O.STATS, range(n))):
+            for i, st in enumerate(self._fan_out(Op.STATS, range(n))):
                 self._hosts[i], self._pids[i] = st["host"], st["pid"]
         except BaseException:
             self._total_mem = total_mem
@@ -105,8 +108,6 @@ class DDict(MutableMapping):
     def _placement(managers_per_node: Any, n_nodes: Any, total_mem: Any, policy: Any, timeout: Any,
                    working_set_size: Any) -> list[Policy]:
         """Validate the arguments; the explicit policies (or [] for "per node")."""
-        from ..system import System
-
         if not isinstance(managers_per_node, int) or managers_per_node < 1:
             raise ValueError(f"managers_per_node must be a positive int, got {managers_per_node!r}")
         if not isinstance(total_mem, int) or total_mem < 1:
@@ -196,8 +197,6 @@ class DDict(MutableMapping):
         return stalled
 
     def _check_alive(self, managers: list[int]) -> None:
-        from ..runtime import context
-
         try:
             statuses = context.current().api.call("status", puids=[self._puids[m] for m in managers])
         except Exception as exc:
@@ -208,18 +207,27 @@ class DDict(MutableMapping):
                     f"DDict manager {m} (puid {self._puids[m]}, pid {st.get('pid')}, host {st.get('host')}) "
                     f"exited with code {st.get('exitcode')}; the keys it held are lost")
 
-    def _send(self, m: int, op: int, args: tuple, blobs: Sequence = (), deadline: Optional[float] = None) -> int:
+    def _send(self, m: int, op: Op, args: tuple, blobs: Sequence = (), deadline: Optional[float] = None) -> int:
         if not self._channels or not self._channels[m].exists():
             raise DDictError(f"DDict {self._name!r} was destroyed")
-        chan = _reply_channel()
+        _reply_channel()
         reqid = next(_local.ids)
-        frame = build_frame((op, reqid, _local.address) + args, blobs)
+        frame = build_frame((int(op), reqid, _local.address) + args, blobs)  # plain ints on the wire
         try:
             self._channels[m].send(frame, deadline, self._watch([m]))
         except TimeoutError:
             raise DDictTimeoutError(f"DDict manager {m} did not accept a request in time "
                                     f"(timeout {self._timeout} s)") from None
+        except (QueueBroken, ObjectGone) as exc:
+            raise DDictManagerError(f"the request channel of DDict manager {m} is broken: {exc}") from exc
         return reqid
+
+    def _recv(self, chan: Channel, deadline: Optional[float], stalled: Any) -> Optional[memoryview]:
+        """The next reply body on this thread's channel (None at the deadline); DDictError subclasses only."""
+        try:
+            return chan.recv(deadline, stalled)
+        except (QueueBroken, ObjectGone) as exc:
+            raise DDictManagerError(f"this thread's DDict reply channel is broken: {exc}") from exc
 
     def _collect(self, pending: dict[int, int], deadline: Optional[float]) -> dict[int, tuple]:
         """Wait for the replies to ``pending`` (request id -> manager); raises on errors."""
@@ -227,7 +235,7 @@ class DDict(MutableMapping):
         stalled = self._watch(pending.values())
         got: dict[int, tuple] = {}
         while len(got) < len(pending):
-            body = chan.recv(deadline, stalled)
+            body = self._recv(chan, deadline, stalled)
             if body is None:
                 missing = sorted(m for r, m in pending.items() if r not in got)
                 raise DDictTimeoutError(f"DDict manager(s) {missing} did not answer in time")
@@ -235,16 +243,16 @@ class DDict(MutableMapping):
             if reqid in pending and reqid not in got:  # anything else is the late answer to a timed-out call
                 got[reqid] = (status, payload, blobs)
         for reqid, (status, payload, _) in got.items():
-            if status != O.OK:
+            if status != _OK:
                 _raise_status(status, payload, pending[reqid])
         return got
 
-    def _call(self, m: int, op: int, args: tuple = (), blobs: Sequence = (), timeout: Any = _MISSING) -> tuple:
+    def _call(self, m: int, op: Op, args: tuple = (), blobs: Sequence = (), timeout: Any = _MISSING) -> tuple:
         deadline = self._deadline(timeout)
         reqid = self._send(m, op, args, blobs, deadline)
         return self._collect({reqid: m}, deadline)[reqid][1:]
 
-    def _fan_out(self, op: int, managers: Iterable[int], args: tuple = ()) -> list:
+    def _fan_out(self, op: Op, managers: Iterable[int], args: tuple = ()) -> list:
         """The same request to several managers at once; their payloads in order."""
         deadline = self._deadline()
         pending = {self._send(m, op, args, (), deadline): m for m in managers}
@@ -260,7 +268,7 @@ class DDict(MutableMapping):
             keys.append(k)
             blobs.append(encode_value(value))
             return
-        self._call(self._route(k), O.PUT, ([k],), [encode_value(value)])
+        self._call(self._route(k), Op.PUT, ([k],), [encode_value(value)])
 
     def __getitem__(self, key: Any) -> Any:
         k = encode_key(key)
@@ -269,7 +277,7 @@ class DDict(MutableMapping):
             value = self._get_direct(m, k, key)
             if value is not _MISSING:
                 return value
-        _, blobs = self._call(m, O.GET, ([k],))
+        _, blobs = self._call(m, Op.GET, ([k],))
         if not blobs:
             raise DDictKeyError(key)
         return decode_value(blobs[0])
@@ -282,13 +290,13 @@ class DDict(MutableMapping):
         moved (no request since that may have freed it), the copy needs no request.
         """
         chan = self._channels[m]
-        slot = (chan._offset, chan._generation, k)
+        slot = (*chan.ref[:2], k)
         where = _direct_cache.get(slot)
         if where is not None and chan.exists() and chan.epoch() == where[2]:
             value = self._read_direct(m, *where)
             if value is not _MISSING:
                 return value
-        where, blobs = self._call(m, O.GET_DIRECT, (k,))
+        where, blobs = self._call(m, Op.GET_DIRECT, (k,))
         if where is None:  # small or missing: answered in the reply itself
             if not blobs:
                 raise DDictKeyError(key)
@@ -316,29 +324,29 @@ class DDict(MutableMapping):
 
     def __delitem__(self, key: Any) -> None:
         k = encode_key(key)
-        found, _ = self._call(self._route(k), O.DELETE, (k,))
+        found, _ = self._call(self._route(k), Op.DELETE, (k,))
         if not found:
             raise DDictKeyError(key)
 
     def __contains__(self, key: Any) -> bool:
         k = encode_key(key)
-        return self._call(self._route(k), O.CONTAINS, (k,))[0]
+        return self._call(self._route(k), Op.CONTAINS, (k,))[0]
 
     def __len__(self) -> int:
-        return sum(self._fan_out(O.LEN, self._targets()))
+        return sum(self._fan_out(Op.LEN, self._targets()))
 
     def __iter__(self) -> Iterator[Any]:
         for m in self._targets():
-            for k in self._call(m, O.KEYS)[0]:
+            for k in self._call(m, Op.KEYS)[0]:
                 yield decode_key(k)
 
     def keys(self) -> list:  # type: ignore[override]
         """Every key, from all shards (a snapshot list)."""
-        return [decode_key(k) for keys in self._fan_out(O.KEYS, self._targets()) for k in keys]
+        return [decode_key(k) for keys in self._fan_out(Op.KEYS, self._targets()) for k in keys]
 
     def _items(self, managers: Iterable[int]) -> list[tuple[Any, Any]]:
         deadline = self._deadline()
-        pending = {self._send(m, O.ITEMS, (), (), deadline): m for m in managers}
+        pending = {self._send(m, Op.ITEMS, (), (), deadline): m for m in managers}
         got = self._collect(pending, deadline)
         out = []
         for reqid in pending:
@@ -356,7 +364,7 @@ class DDict(MutableMapping):
 
     def pop(self, key: Any, default: Any = _MISSING) -> Any:
         k = encode_key(key)
-        found, blobs = self._call(self._route(k), O.POP, (k,))
+        found, blobs = self._call(self._route(k), Op.POP, (k,))
         if found:
             return decode_value(blobs[0])
         if default is _MISSING:
@@ -366,7 +374,7 @@ class DDict(MutableMapping):
     def popitem(self) -> tuple[Any, Any]:
         """Remove and return some (key, value) pair; KeyError if the DDict is empty."""
         for m in self._targets():
-            key, blobs = self._call(m, O.POPITEM)
+            key, blobs = self._call(m, Op.POPITEM)
             if key is not None:
                 return decode_key(key), decode_value(blobs[0])
         raise DDictKeyError("popitem(): the DDict is empty")
@@ -374,11 +382,11 @@ class DDict(MutableMapping):
     def setdefault(self, key: Any, default: Any = None) -> Any:
         """``d[key]`` if present, else store and return ``default`` (atomically)."""
         k = encode_key(key)
-        _, blobs = self._call(self._route(k), O.SETDEFAULT, (k,), [encode_value(default)])
+        _, blobs = self._call(self._route(k), Op.SETDEFAULT, (k,), [encode_value(default)])
         return decode_value(blobs[0])
 
     def clear(self) -> None:
-        self._fan_out(O.CLEAR, self._targets())
+        self._fan_out(Op.CLEAR, self._targets())
 
     def update(self, other: Any = (), /, **kwds: Any) -> None:  # type: ignore[override]
         """As ``dict.update``, sent as one batch per manager."""
@@ -404,7 +412,7 @@ class DDict(MutableMapping):
 
     def _put_grouped(self, per: dict[int, tuple[list, list]], timeout: Any = _MISSING) -> None:
         deadline = self._deadline(timeout)
-        pending = {self._send(m, O.PUT, (keys,), blobs, deadline): m for m, (keys, blobs) in per.items()}
+        pending = {self._send(m, Op.PUT, (keys,), blobs, deadline): m for m, (keys, blobs) in per.items()}
         self._collect_all(pending, deadline)
 
     def _collect_all(self, pending: dict[int, int], deadline: Optional[float]) -> None:
@@ -414,15 +422,15 @@ class DDict(MutableMapping):
         failed: list[str] = []
         left = set(pending)
         while left:
-            body = chan.recv(deadline, stalled)
+            body = self._recv(chan, deadline, stalled)
             if body is None:
                 raise DDictTimeoutError(f"DDict manager(s) {sorted(pending[r] for r in left)} did not answer in time")
             (reqid, status, payload), _ = split_frame(body)
             if reqid in left:
                 left.discard(reqid)
-                if status == O.FULL:
+                if status == _FULL:
                     failed.append(f"manager {pending[reqid]}: {payload}")
-                elif status != O.OK:
+                elif status != _OK:
                     _raise_status(status, payload, pending[reqid])
         if failed:
             raise DDictFullError("batch not stored by " + "; ".join(failed) + " (other managers stored theirs)")
@@ -441,7 +449,7 @@ class DDict(MutableMapping):
             for i, k in enumerate(encoded):
                 per.setdefault(self._route(k), []).append(i)
         deadline = self._deadline(timeout)
-        pending = {self._send(m, O.GET, ([encoded[i] for i in idx],), (), deadline): m for m, idx in per.items()}
+        pending = {self._send(m, Op.GET, ([encoded[i] for i in idx],), (), deadline): m for m, idx in per.items()}
         got = self._collect(pending, deadline)
         out: list = [None] * len(keys)
         for reqid, m in pending.items():
@@ -479,7 +487,7 @@ class DDict(MutableMapping):
     def fetch_add(self, key: Any, n: int = 1) -> Any:
         """Atomically add ``n`` to the number stored at ``key`` (0 if absent); returns the old value."""
         k = encode_key(key)
-        return self._call(self._route(k), O.FETCH_ADD, (k, n))[0]
+        return self._call(self._route(k), Op.FETCH_ADD, (k, n))[0]
 
     def wait_for(self, key: Any, timeout: Optional[float] = None) -> Any:
         """Block until ``key`` exists (written by any process); returns its value.
@@ -487,28 +495,28 @@ class DDict(MutableMapping):
         DDictTimeoutError after ``timeout`` seconds (None: wait as long as it takes).
         """
         k = encode_key(key)
-        _, blobs = self._call(self._route(k), O.WAIT, (k, timeout), timeout=timeout)
+        _, blobs = self._call(self._route(k), Op.WAIT, (k, timeout), timeout=timeout)
         return decode_value(blobs[0])
 
     def local_keys(self) -> list:
         """The keys held by managers on this node."""
         here = socket.gethostname()
         mine = [m for m in self._targets() if self._hosts[m] == here]
-        return [decode_key(k) for keys in self._fan_out(O.KEYS, mine) for k in keys] if mine else []
+        return [decode_key(k) for keys in self._fan_out(Op.KEYS, mine) for k in keys] if mine else []
 
     # -------------------------------------------------------- checkpoints
     def checkpoint(self) -> int:
         """Start a new checkpoint on every manager; returns its id. Call it at a quiet point:
         writes racing with it may land on either side of it on some shards."""
-        return max(self._fan_out(O.CHECKPOINT, self._targets()))
+        return max(self._fan_out(Op.CHECKPOINT, self._targets()))
 
     def rollback(self) -> int:
         """Undo every write since the current checkpoint began; returns the previous checkpoint id."""
-        return min(self._fan_out(O.ROLLBACK, self._targets()))
+        return min(self._fan_out(Op.ROLLBACK, self._targets()))
 
     @property
     def checkpoint_id(self) -> int:
-        return max(st["checkpoint_id"] for st in self._fan_out(O.STATS, self._targets()))
+        return max(st["checkpoint_id"] for st in self._fan_out(Op.STATS, self._targets()))
 
     def persist(self, path: str) -> str:
         """Write the current state under directory ``path`` (one file per manager, then
@@ -516,8 +524,8 @@ class DDict(MutableMapping):
         path = os.path.abspath(path)
         os.makedirs(path, exist_ok=True)
         n = len(self._channels)
-        stats = self._fan_out(O.STATS, range(n))
-        counts = self._fan_out_args(O.PERSIST, [(os.path.join(path, _shard_file(i, n)),) for i in range(n)])
+        stats = self._fan_out(Op.STATS, range(n))
+        counts = self._fan_out_args(Op.PERSIST, [(os.path.join(path, _shard_file(i, n)),) for i in range(n)])
         manifest = {"format": "mpigroup-ddict", "version": 1, "name": self._name, "managers": n,
                     "checkpoint_id": max(st["checkpoint_id"] for st in stats),
                     "shards": [{"file": _shard_file(i, n), "entries": counts[i]} for i in range(n)],
@@ -530,7 +538,7 @@ class DDict(MutableMapping):
         os.replace(tmp, os.path.join(path, MANIFEST))
         return path
 
-    def _fan_out_args(self, op: int, args: list[tuple]) -> list:
+    def _fan_out_args(self, op: Op, args: list[tuple]) -> list:
         deadline = self._deadline()
         pending = {self._send(m, op, a, (), deadline): m for m, a in enumerate(args)}
         got = self._collect(pending, deadline)
@@ -540,7 +548,7 @@ class DDict(MutableMapping):
     def stats(self) -> list[dict]:
         """Per manager: manager (its index), host, pid, keys, bytes_used (encoded keys + serialized
         values, rollback copies included), bytes_budget, bytes_for_rollback, checkpoint_id."""
-        return self._fan_out(O.STATS, self._targets())
+        return self._fan_out(Op.STATS, self._targets())
 
     # ----------------------------------------------------------- lifecycle
     def destroy(self, timeout: float = 30.0) -> None:
@@ -552,7 +560,7 @@ class DDict(MutableMapping):
             pending = {}
             for m in range(len(self._channels)):
                 try:
-                    pending[self._send(m, O.STOP, (), (), deadline)] = m
+                    pending[self._send(m, Op.STOP, (), (), deadline)] = m
                 except DDictError:
                     pass  # already dead or stuck: killed below
             try:
@@ -597,11 +605,12 @@ def _rebuild(state: tuple) -> DDict:
 
 
 def _raise_status(status: int, payload: Any, m: int) -> None:
-    if status == O.FULL:
+    """Raise the DDictError a manager's non-OK answer stands for."""
+    if status == Status.FULL:
         raise DDictFullError(f"DDict manager {m}: {payload}")
-    if status == O.NO_CHECKPOINT:
+    if status == Status.NO_CHECKPOINT:
         raise DDictError(f"rollback: {payload}")
-    if status == O.ERROR:
+    if status == Status.ERROR:
         exc_type, message, tb, host, pid = payload
         if exc_type == "ShardFull":
             raise DDictFullError(f"DDict manager {m}: {message}")

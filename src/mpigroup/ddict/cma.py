@@ -26,6 +26,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..base import config
+
 MIN_BYTES = 64 << 10  # below this a blob travels in the reply itself (one request either way)
 
 _PR_SET_PTRACER = 0x59616D61  # Yama: let another process of this user attach (read our memory)
@@ -44,10 +46,7 @@ class Counters:
 
 
 _libc = None
-_SWITCH = os.environ.get("MPIGROUP_DDICT_CMA", "1").strip()
-if _SWITCH not in ("0", "1"):
-    raise ValueError(f"MPIGROUP_DDICT_CMA must be 0 or 1, got {_SWITCH!r}")
-_enabled = _SWITCH == "1" and sys.platform.startswith("linux")
+_enabled: Optional[bool] = None  # None: not decided yet (MPIGROUP_DDICT_CMA is read on first use)
 
 
 def _load():
@@ -67,7 +66,10 @@ def _load():
 
 
 def enabled() -> bool:
-    """True while direct reads are on for this process."""
+    """True while direct reads are on for this process (``MPIGROUP_DDICT_CMA``, Linux, and no refusal yet)."""
+    global _enabled
+    if _enabled is None:
+        _enabled = bool(config.cached("MPIGROUP_DDICT_CMA")) and sys.platform.startswith("linux")
     return _enabled and _load() is not None
 
 

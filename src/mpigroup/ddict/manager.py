@@ -8,18 +8,19 @@ for ``fetch_add``.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import time
 import traceback
 from collections import OrderedDict
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from . import ops as O
-from .keys import shard_of
-from .store import NoCheckpoint, ShardFull, ShardStore, read_entries
-from ..runtime.protocol import pid_alive
+from ..base.procs import pid_alive
 from . import cma
+from .keys import shard_of
+from .ops import READ_ONLY, Op, Status
+from .shard import NoCheckpoint, ShardFull, ShardStore, read_entries
 from .transport import Channel, RequestChannel, build_frame, decode_value, encode_value, split_frame
 
 _SMALL = 4096  # blobs below this are copied out of the request; larger ones are kept as views
@@ -35,7 +36,16 @@ class _Stuck(Exception):
     """A reply ring stayed full: its reader is gone."""
 
 
+# Plain ints of the codes the loop uses per request (an enum member lookup costs ~0.3 us on 3.11).
+_OK, _ERROR, _FULL, _NO_CHECKPOINT = (int(s) for s in (Status.OK, Status.ERROR, Status.FULL, Status.NO_CHECKPOINT))
+_STOP = int(Op.STOP)
+
+Result = Optional[tuple]  # (status, payload, blobs), or None: answered later (a WAIT)
+
+
 class Manager:
+    """The state and request loop of one manager rank."""
+
     def __init__(self, index: int, n_managers: int, requests: RequestChannel, budget: int,
                  working_set_size: int, restore: Optional[dict]) -> None:
         self.index, self.n = index, n_managers
@@ -48,6 +58,8 @@ class Manager:
         self.running = True
         self.epoch = 0  # mirrors the request channel's EPOCH word
         self.lent = False  # a blob's address was handed out since the epoch last moved
+        self.handlers: dict[int, Callable[[int, tuple, tuple, list], Result]] = {
+            int(op): getattr(self, f"_op_{op.name.lower()}") for op in Op}
         try:
             if restore:
                 self._restore(restore)
@@ -83,106 +95,126 @@ class Manager:
             header, blobs = split_frame(body)
             op, reqid, reply = header[0], header[1], header[2]
             try:
-                if self.startup_error is not None and op != O.STOP:
-                    self._reply(reply, reqid, O.ERROR, self.startup_error)
+                if self.startup_error is not None and op != _STOP:
+                    self._reply(reply, reqid, _ERROR, self.startup_error)
                     continue
-                if self.lent and op not in O.READ_ONLY:
+                if self.lent and op not in READ_ONLY:
                     self._move_epoch()  # before anything is freed: readers of lent addresses retry
-                result = self._handle(op, reqid, reply, header[3:], blobs)
+                handler = self.handlers.get(op)
+                if handler is None:
+                    raise ValueError(f"unknown DDict operation {op}")
+                result = handler(reqid, reply, header[3:], blobs)
             except ShardFull as exc:
-                result = (O.FULL, str(exc), ())
+                result = (_FULL, str(exc), ())
             except NoCheckpoint as exc:
-                result = (O.NO_CHECKPOINT, str(exc), ())
+                result = (_NO_CHECKPOINT, str(exc), ())
             except Exception as exc:
-                result = (O.ERROR, _error_payload(exc), ())
+                result = (_ERROR, _error_payload(exc), ())
             if result is not None:
                 status, payload, out = result
                 self._reply(reply, reqid, status, payload, out)
             if self.waiters:
                 self._expire_waiters()
 
-    def _handle(self, op: int, reqid: int, reply: tuple, args: tuple, blobs: list) -> Optional[tuple]:
-        store = self.store
-        if op == O.GET:
-            keys, = args
-            get = store.data.get
-            found = [get(k) for k in keys]
-            if None not in found:
-                return O.OK, None, _Whole(found)  # the common case: all there
-            return O.OK, [b is not None for b in found], _Whole([b for b in found if b is not None])
-        if op == O.GET_DIRECT:
-            key, = args
-            blob = store.get(key)
-            if blob is None:
-                return O.OK, None, ()
-            if len(blob) < cma.MIN_BYTES:
-                return O.OK, None, _Whole([blob])
-            self.lent = True
-            return O.OK, (cma.address_of(blob), len(blob), self.epoch), ()
-        if op == O.PUT:
-            keys, = args
-            items = [(k, bytes(b) if len(b) < _SMALL else b) for k, b in zip(keys, blobs)]
-            store.put_many(items)
-            self._wake(keys)
-            return O.OK, None, ()
-        if op == O.CONTAINS:
-            return O.OK, args[0] in store, ()
-        if op == O.DELETE:
-            return O.OK, store.delete(args[0]) is not None, ()
-        if op == O.POP:
-            blob = store.delete(args[0])
-            return O.OK, blob is not None, () if blob is None else [(blob,)]
-        if op == O.POPITEM:
-            item = store.popitem()
-            return O.OK, None if item is None else item[0], () if item is None else [(item[1],)]
-        if op == O.SETDEFAULT:
-            key, = args
-            blob = store.get(key)
-            if blob is None:
-                blob = bytes(blobs[0]) if len(blobs[0]) < _SMALL else blobs[0]
-                store.put_many([(key, blob)])
-                self._wake([key])
-            return O.OK, None, [(blob,)]
-        if op == O.FETCH_ADD:
-            key, delta = args
-            blob = store.get(key)
-            old = 0 if blob is None else decode_value(memoryview(blob))
-            new = bytes(b"".join(encode_value(old + delta)))
-            store.put_many([(key, new)])
+    # ---------------------------------------------------------- operations
+    # One method per Op, named _op_<name>: (request id, reply address, args, blobs) -> Result.
+    def _op_get(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        keys, = args
+        get = self.store.data.get
+        found = [get(k) for k in keys]
+        if None not in found:
+            return _OK, None, _Whole(found)  # the common case: all there
+        return _OK, [b is not None for b in found], _Whole([b for b in found if b is not None])
+
+    def _op_get_direct(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        key, = args
+        blob = self.store.get(key)
+        if blob is None:
+            return _OK, None, ()
+        if len(blob) < cma.MIN_BYTES:
+            return _OK, None, _Whole([blob])
+        self.lent = True
+        return _OK, (cma.address_of(blob), len(blob), self.epoch), ()
+
+    def _op_put(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        keys, = args
+        items = [(k, bytes(b) if len(b) < _SMALL else b) for k, b in zip(keys, blobs)]
+        self.store.put_many(items)
+        self._wake(keys)
+        return _OK, None, ()
+
+    def _op_contains(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        return _OK, args[0] in self.store, ()
+
+    def _op_delete(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        return _OK, self.store.delete(args[0]) is not None, ()
+
+    def _op_pop(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        blob = self.store.delete(args[0])
+        return _OK, blob is not None, () if blob is None else [(blob,)]
+
+    def _op_popitem(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        item = self.store.popitem()
+        return _OK, None if item is None else item[0], () if item is None else [(item[1],)]
+
+    def _op_setdefault(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        key, = args
+        blob = self.store.get(key)
+        if blob is None:
+            blob = bytes(blobs[0]) if len(blobs[0]) < _SMALL else blobs[0]
+            self.store.put_many([(key, blob)])
             self._wake([key])
-            return O.OK, old, ()
-        if op == O.WAIT:
-            key, timeout = args
-            blob = store.get(key)
-            if blob is not None:
-                return O.OK, None, [(blob,)]
-            deadline = None if timeout is None else time.monotonic() + timeout
-            self.waiters.setdefault(key, []).append((reqid, reply, deadline))
-            return None  # answered by a later write of the key
-        if op == O.LEN:
-            return O.OK, len(store), ()
-        if op == O.KEYS:
-            return O.OK, list(store.data), ()
-        if op == O.ITEMS:
-            return O.OK, list(store.data), _Whole(store.data.values())
-        if op == O.CLEAR:
-            store.clear()
-            return O.OK, None, ()
-        if op == O.CHECKPOINT:
-            return O.OK, store.checkpoint(), ()
-        if op == O.ROLLBACK:
-            return O.OK, store.rollback(), ()
-        if op == O.STATS:
-            stats = store.stats()
-            stats.update(manager=self.index, host=socket.gethostname(), pid=os.getpid())
-            return O.OK, stats, ()
-        if op == O.PERSIST:
-            path, = args
-            return O.OK, store.write(path), ()
-        if op == O.STOP:
-            self.running = False
-            return O.OK, None, ()
-        raise ValueError(f"unknown DDict operation {op}")
+        return _OK, None, [(blob,)]
+
+    def _op_fetch_add(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        key, delta = args
+        blob = self.store.get(key)
+        old = 0 if blob is None else decode_value(memoryview(blob))
+        new = bytes(b"".join(encode_value(old + delta)))
+        self.store.put_many([(key, new)])
+        self._wake([key])
+        return _OK, old, ()
+
+    def _op_wait(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        key, timeout = args
+        blob = self.store.get(key)
+        if blob is not None:
+            return _OK, None, [(blob,)]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.waiters.setdefault(key, []).append((reqid, reply, deadline))
+        return None  # answered by a later write of the key
+
+    def _op_len(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        return _OK, len(self.store), ()
+
+    def _op_keys(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        return _OK, list(self.store.data), ()
+
+    def _op_items(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        return _OK, list(self.store.data), _Whole(self.store.data.values())
+
+    def _op_clear(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        self.store.clear()
+        return _OK, None, ()
+
+    def _op_checkpoint(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        return _OK, self.store.checkpoint(), ()
+
+    def _op_rollback(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        return _OK, self.store.rollback(), ()
+
+    def _op_stats(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        stats = self.store.stats()
+        stats.update(manager=self.index, host=socket.gethostname(), pid=os.getpid())
+        return _OK, stats, ()
+
+    def _op_persist(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        path, = args
+        return _OK, self.store.write(path), ()
+
+    def _op_stop(self, reqid: int, reply: tuple, args: tuple, blobs: list) -> Result:
+        self.running = False
+        return _OK, None, ()
 
     def _move_epoch(self) -> None:
         self.epoch += 1
@@ -234,7 +266,7 @@ class Manager:
             return
         for key in keys:
             for reqid, reply, _ in self.waiters.pop(key, ()):
-                self._reply(reply, reqid, O.OK, None, [(self.store.get(key),)])
+                self._reply(reply, reqid, _OK, None, [(self.store.get(key),)])
 
     def _expire_waiters(self) -> None:
         now = time.monotonic()
@@ -254,8 +286,6 @@ def _keep_freed_memory() -> None:
     """Let glibc reuse freed value buffers instead of unmapping them: every received
     frame is a fresh buffer, and fresh pages cost a page fault each."""
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None)
         libc.mallopt(-3, 32 << 20)   # M_MMAP_THRESHOLD: the glibc maximum
         libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD

@@ -17,30 +17,22 @@ import socket
 import struct
 from typing import Any, Callable, Optional, Sequence, Union
 
-from ..sync import rma, serialize
-from ..sync import universe as U
-from ..sync.queues import FAST_BYTES, RPOS, WPOS, _as_bytes, _expired, _HolderWatch, _Ring
+from ..base import config
+from ..sync import serialize
+from ..sync.ring import Ring
 
 Piece = Union[bytes, bytearray, memoryview]
 Stalled = Optional[Callable[[], None]]
 
-def _env_number(name: str, default: str) -> float:
-    """A non-negative number from the environment; a malformed one is an error naming the variable."""
-    raw = os.environ.get(name, default)
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {raw!r}")
-    return value
 
+def rpc_spin() -> float:
+    """Seconds a DDict party spins (yielding the core) before it sleeps (``MPIGROUP_DDICT_SPIN_US``).
 
-# How long a DDict party spins (yielding the core to anyone runnable) before it
-# starts to sleep, while an answer or the next request is likely to come soon:
-# a client waiting for its reply, a manager that has just answered. A sleep on
-# a VM overshoots by 50-100 us, more than a whole small request takes.
-RPC_SPIN = _env_number("MPIGROUP_DDICT_SPIN_US", "2000") * 1e-6
+    It spins while an answer or the next request is likely to come soon: a
+    client waiting for its reply, a manager that has just answered. A sleep
+    on a VM overshoots by 50-100 us, more than a whole small request takes.
+    """
+    return config.cached("MPIGROUP_DDICT_SPIN_US") * 1e-6
 
 _COUNT = struct.Struct("<QII")
 _ONE = struct.Struct("<I")
@@ -132,12 +124,16 @@ def split_frame(body: memoryview) -> tuple[Any, list[memoryview]]:
     return header, blobs
 
 
-class Channel(_Ring):
+class Channel(Ring):
     """A one-way ring of whole frames: any number of senders, exactly one reader
-    (a manager's request ring, a client thread's reply ring), so reading takes no lock."""
+    (a manager's request ring, a client thread's reply ring), so reading takes no lock.
 
-    _single_reader = True
-    _counted = False
+    ``send`` is :meth:`Ring.send` (TimeoutError if the frame could not start
+    in time, QueueBroken if another sender died mid-frame).
+    """
+
+    single_reader = True
+    counted = False
 
     def __init__(self, capacity: Optional[int] = None) -> None:
         super().__init__(0, capacity)
@@ -146,66 +142,17 @@ class Channel(_Ring):
     def address(self) -> tuple:
         """What a manager needs to reply here (picklable, a few ints), and whose it is:
         (offset, generation, capacity, maxsize, host, pid)."""
-        return (self._offset, self._generation) + self._params() + (socket.gethostname(), os.getpid())
-
-    def exists(self) -> bool:
-        """False once the channel was destroyed (by any process): one atomic read."""
-        uni = U.current()
-        with uni.lock:
-            return rma.load(uni, self._offset + rma.GENERATION * rma.WORD) == self._generation
+        return self.ref + (socket.gethostname(), os.getpid())
 
     @classmethod
     def at(cls, address: tuple) -> "Channel":
-        from ..sync.rma import _rebuild
-
-        offset, generation, capacity, maxsize = address[:4]
-        return _rebuild(cls, offset, generation, (capacity, maxsize))
-
-    def send(self, pieces: list[memoryview], deadline: Optional[float], stalled: Stalled = None) -> None:
-        """Write one frame; TimeoutError if it could not start by ``deadline``.
-
-        Once a large frame has started streaming it is finished (a timeout
-        there would leave half a frame); ``stalled`` may raise if the reader died.
-        """
-        size = sum(_as_bytes(p).nbytes for p in pieces)
-        if size <= FAST_BYTES:
-            wait, watch = U.SpinWait(), _HolderWatch()
-            while not self._try_put_small(pieces, size, count=False):
-                if _expired(deadline):
-                    raise TimeoutError("the channel stayed full")
-                if stalled is not None:
-                    stalled()
-                watch.check(self, WPOS)
-                wait.pause(deadline)
-            return
-        w = self._lock(WPOS, deadline)
-        if w is None:
-            raise TimeoutError("could not take the channel's producer lock in time")
-        end = self._write_frame(pieces, w, stalled)  # on an exception the ring stays locked: it is dead
-        self._unlock(WPOS, end)
+        """The channel that ``address`` names (ObjectGone if it was destroyed)."""
+        return cls.from_ref(address[:4])
 
     def recv(self, deadline: Optional[float], stalled: Stalled = None) -> Optional[memoryview]:
         """The next frame body, or None if none started by ``deadline``
-        (spins for ``RPC_SPIN`` first, then sleeps with backoff)."""
-        wait, watch = U.SpinWait(spin=RPC_SPIN), _HolderWatch()
-        while True:
-            body = self._try_get_small()
-            if isinstance(body, tuple):
-                return self._read_frame(body[0], body[1], stalled)
-            if body is None:
-                watch.check(self, RPOS)
-            elif body is not self._EMPTY:
-                return body
-            else:
-                watch.reset()
-            if _expired(deadline):
-                return None
-            if stalled is not None:
-                stalled()
-            wait.pause(deadline)
-
-
-EPOCH = 8  # the extra state word of a request channel
+        (spins for :func:`rpc_spin` first, then sleeps with backoff)."""
+        return self.receive(deadline, stalled, rpc_spin())
 
 
 class RequestChannel(Channel):
@@ -213,14 +160,11 @@ class RequestChannel(Channel):
     the manager moves on before any request that may free a stored blob, once
     it has handed out a blob's address (see ``cma``)."""
 
-    _words = 9
+    extra_words = 1
+    _EPOCH = 0  # its extra word
 
     def epoch(self) -> int:
-        uni = U.current()
-        with uni.lock:
-            return rma.load(uni, self._word(EPOCH))
+        return self.load_word(self._EPOCH)
 
     def set_epoch(self, value: int) -> None:
-        uni = U.current()
-        with uni.lock:
-            rma.store(uni, self._word(EPOCH), value)
+        self.store_word(self._EPOCH, value)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import bisect
 
+from ..errors import ArenaFull
+
+__all__ = ["ALIGN", "Arena", "ArenaFull"]
+
 ALIGN = 64
-
-
-class ArenaFull(MemoryError):
-    """The arena has no free block large enough."""
 
 
 class Arena:
@@ -31,6 +31,10 @@ class Arena:
         return (max(nbytes, 1) + ALIGN - 1) // ALIGN * ALIGN
 
     def allocate(self, nbytes: int) -> int:
+        """Place ``nbytes`` (rounded up to 64) in the first free range that fits; its offset.
+
+        Raises :class:`~mpigroup.errors.ArenaFull` when no free range is large enough.
+        """
         need = self._round(nbytes)
         for i, (off, length) in enumerate(self._free):
             if length >= need:
@@ -45,6 +49,7 @@ class Arena:
             "raise MPIGROUP_ARENA_BYTES or destroy unused objects")
 
     def free(self, offset: int) -> None:
+        """Return the block at ``offset``, merged with free neighbours (``KeyError`` if not allocated)."""
         length = self._used.pop(offset, None)
         if length is None:
             raise KeyError(f"arena offset {offset} is not allocated")
@@ -60,6 +65,7 @@ class Arena:
 
     @property
     def bytes_used(self) -> int:
+        """Bytes in allocated blocks (rounded sizes)."""
         return sum(self._used.values())
 
     @property

@@ -6,27 +6,34 @@ step's ULFM shrink; nobody waits for them.
 """
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from dataclasses import dataclass
+from typing import Any, Optional
 
-from mpi4py import MPI
-
+from ..errors import SharedObjectError, ShuttingDown
+from . import universe
 from .arena import Arena
-from .universe import TAG_STEP, Universe, arena_bytes
+from .mpi import MPI
+from .universe import TAG_STEP, StepMessage, Universe, arena_bytes
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class _Join:
+    """One queued growth step: the puids it admits and the port they connect to."""
+
     puids: list
     port: str
 
 
 class UniverseHead:
-    """Allocates arena blocks and admits members."""
+    """Allocates arena blocks and admits members (one thread runs the growth steps)."""
 
-    def __init__(self, universe: Universe, ctx) -> None:
-        self.universe = universe
+    def __init__(self, uni: Universe, ctx: Any) -> None:
+        self.universe = uni
         self.ctx = ctx
         self.size = arena_bytes()
         self.arena = Arena(self.size)
@@ -35,6 +42,7 @@ class UniverseHead:
         self._work: "queue.Queue" = queue.Queue()
         self._stop = threading.Event()
         self._sends: list = []
+        self.failure: Optional[BaseException] = None  # why the step thread stopped, if it did
         self._thread = threading.Thread(target=self._run, name="mpigroup-universe-head", daemon=True)
         self.universe._free_block = self.free
 
@@ -50,6 +58,7 @@ class UniverseHead:
 
     # ---------------------------------------------------------------- arena
     def allocate(self, nbytes: int) -> int:
+        """An arena block of ``nbytes``; its offset (ArenaFull if none is free)."""
         with self._arena_lock:
             return self.arena.allocate(nbytes)
 
@@ -59,6 +68,7 @@ class UniverseHead:
             return self.arena.high_water
 
     def free(self, offset: int) -> None:
+        """Return the block at ``offset`` to the arena."""
         with self._arena_lock:
             self.arena.free(offset)
 
@@ -66,16 +76,28 @@ class UniverseHead:
     def request_join(self, puids: list[int]) -> str:
         """Queue a step that admits ``puids`` (one spawned set, or one process); returns its port."""
         if self._stop.is_set():
-            raise RuntimeError("the run is shutting down: no more universe steps")
+            raise ShuttingDown("the run is shutting down: no more universe steps")
+        if self.failure is not None or not self._thread.is_alive():
+            raise SharedObjectError(f"the universe head's step thread has stopped "
+                                    f"({type(self.failure).__name__}: {self.failure}): no process can join "
+                                    "the shared-object universe any more") from self.failure
         known = set(self.members)
         already = [p for p in puids if p in known]
-        if already:
-            raise RuntimeError(f"processes {already} are already members of the universe")
+        if already:  # an internal error: a process asks to join once
+            raise SharedObjectError(f"processes {already} are already members of the universe")
         port = MPI.Open_port()
         self._work.put(_Join(list(puids), port))
         return port
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException as exc:
+            self.failure = exc
+            log.error("the universe head's step thread stopped: no process can join the shared-object "
+                      "universe any more", exc_info=True)
+
+    def _serve(self) -> None:
         uni = self.universe
         while not self._stop.is_set():
             try:
@@ -86,14 +108,12 @@ class UniverseHead:
             try:
                 self._step(join)
             except Exception:
-                import traceback
-
-                print("mpigroup head: universe step failed:\n" + traceback.format_exc(), flush=True)
+                log.error("universe step failed (processes %s were not admitted)", join.puids, exc_info=True)
 
     def _step(self, join: _Join) -> None:
         uni = self.universe
         with uni.lock:
-            msg = ("step", join.port)
+            msg = StepMessage(join.port)
             self._sends = [r for r in self._sends if not _done(r)]  # a gone member's may never complete
             self._sends += [uni.comm.isend(msg, dest=r, tag=TAG_STEP) for r in range(1, uni.comm.Get_size())]
             dead = uni.take_step(join.port, self.size, self._high_water)
@@ -108,10 +128,8 @@ def _done(request) -> bool:
         return True
 
 
-def _head():
-    from .universe import head_service
-
-    return head_service()
+def _head() -> UniverseHead:
+    return universe.head_service()
 
 
 # the head requests of the universe (see mpigroup.runtime.requests.register_provider)

@@ -15,15 +15,15 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from ..runtime.protocol import pid_alive
-from . import rma
-from . import universe as U
+from ..base.procs import pid_alive
+from ..base.waiting import deadline_after, expired
+from ..errors import LockOwnerDied
+from . import rma, universe
+
+__all__ = ["Barrier", "BoundedSemaphore", "Condition", "Event", "Lock", "LockOwnerDied", "RLock", "Semaphore",
+           "SharedWords"]
 
 SEM_VALUE_MAX = (1 << 31) - 1
-
-
-class LockOwnerDied(RuntimeError):
-    """A lock is held by a process that no longer exists."""
 
 
 def _token() -> int:
@@ -35,34 +35,32 @@ def _owner_pid(token: int) -> int:
 
 
 def _deadline(block: bool, timeout: Optional[float]) -> Optional[float]:
-    if not block:
-        return time.monotonic()
-    if timeout is None:
-        return None
-    return time.monotonic() + max(0.0, timeout)
+    """As ``threading``'s locks: a negative timeout is "now", a non-blocking call tries once."""
+    return deadline_after(timeout if block else 0.0)
 
 
-def _expired(deadline: Optional[float]) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
-
-
-def _wait_until(attempt: Callable[[U.Universe], Any], deadline: Optional[float],
+def _wait_until(attempt: Callable[[universe.Universe], Any], deadline: Optional[float],
                 on_idle: Optional[Callable[[], None]] = None) -> Any:
     """Call ``attempt`` (under the step lock) until it returns non-None or the deadline passes."""
-    wait = U.SpinWait()
+    uni = universe.current()
+    with uni.lock:
+        result = attempt(uni)
+    if result is not None:  # the common case: no wait
+        return result
+    wait = universe.backoff()
     next_idle = time.monotonic() + 1.0
     while True:
-        uni = U.current()
-        with uni.lock:
-            result = attempt(uni)
-        if result is not None:
-            return result
-        if _expired(deadline):
+        if expired(deadline):
             return None
         if on_idle is not None and time.monotonic() > next_idle:
             on_idle()
             next_idle = time.monotonic() + 1.0
         wait.pause(deadline)
+        uni = universe.current()
+        with uni.lock:
+            result = attempt(uni)
+        if result is not None:
+            return result
 
 
 class Event(rma.SharedObject):
@@ -77,17 +75,17 @@ class Event(rma.SharedObject):
         pass
 
     def is_set(self) -> bool:
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             return rma.load(uni, self._word(0)) != 0
 
     def set(self) -> None:
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             rma.store(uni, self._word(0), 1)
 
     def clear(self) -> None:
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             rma.store(uni, self._word(0), 0)
 
@@ -123,7 +121,7 @@ class Semaphore(rma.SharedObject):
         return bool(_wait_until(attempt, _deadline(block, timeout)))
 
     def release(self) -> None:
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             bound = rma.load(uni, self._word(1))
             while True:
@@ -136,7 +134,7 @@ class Semaphore(rma.SharedObject):
                     return
 
     def get_value(self) -> int:
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             return rma.load(uni, self._word(0))
 
@@ -172,7 +170,7 @@ class Lock(rma.SharedObject):
         pass
 
     def _owner_gone(self) -> None:
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             owner = rma.load(uni, self._word(0))
         if owner and not pid_alive(_owner_pid(owner)) and _owner_pid(owner) != os.getpid():
@@ -186,7 +184,7 @@ class Lock(rma.SharedObject):
         return bool(got)
 
     def release(self) -> None:
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             owner = rma.load(uni, self._word(0))
             if owner == 0:
@@ -194,7 +192,7 @@ class Lock(rma.SharedObject):
             rma.store(uni, self._word(0), 0)
 
     def _is_mine(self) -> bool:
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             return rma.load(uni, self._word(0)) == _token()
 
@@ -212,7 +210,7 @@ class Lock(rma.SharedObject):
         self.release()
 
     def __repr__(self) -> str:
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             owner = rma.load(uni, self._word(0))
         state = "unlocked" if not owner else ("owned by this thread" if owner == _token()
@@ -236,7 +234,7 @@ class RLock(Lock):
         return bool(_wait_until(attempt, _deadline(block, timeout), self._owner_gone))
 
     def release(self) -> None:
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             owner, count = rma.load(uni, self._word(0), 2)
             if owner != _token() or count <= 0:
@@ -248,14 +246,14 @@ class RLock(Lock):
                 rma.add(uni, self._word(1), -1)
 
     def _count(self) -> int:
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             owner, count = rma.load(uni, self._word(0), 2)
         return count if owner == _token() else 0
 
     def _release_all(self) -> int:
         count = self._count()
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             rma.store(uni, self._word(1), 0)
             rma.store(uni, self._word(0), 0)
@@ -264,7 +262,7 @@ class RLock(Lock):
     def _reacquire(self, count: int) -> None:
         self.acquire()
         if count > 1:
-            uni = U.current()
+            uni = universe.current()
             with uni.lock:
                 rma.add(uni, self._word(1), count - 1)
 
@@ -371,14 +369,14 @@ class SharedWords(rma.SharedObject):
     def __getitem__(self, i: int) -> int:
         if not 0 <= i < self._words:
             raise IndexError(i)
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             return rma.load(uni, self._word(i))
 
     def __setitem__(self, i: int, value: int) -> None:
         if not 0 <= i < self._words:
             raise IndexError(i)
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             rma.store(uni, self._word(i), value)
 

@@ -20,10 +20,12 @@ import weakref
 from typing import Optional
 
 import numpy as np
-from mpi4py import MPI
 
 from ..base import sharing
-from . import universe as U
+from ..errors import ObjectGone
+from ..runtime import context
+from . import universe
+from .mpi import MPI
 
 WORD = 8
 REFCOUNT, GENERATION = 0, 1  # word indexes common to every object
@@ -43,62 +45,62 @@ def _scratch():
 # --------------------------------------------------------------- word ops
 # Callers hold ``uni.lock``. Offsets are byte offsets into the arena.
 
-def fetch_add(uni: U.Universe, offset: int, value: int) -> int:
+def fetch_add(uni: universe.Universe, offset: int, value: int) -> int:
     src, res, _ = _scratch()
     src[0] = value
-    uni.win.Fetch_and_op([src, 1, MPI.INT64_T], [res, 1, MPI.INT64_T], U.HEAD, offset, MPI.SUM)
-    uni.win.Flush(U.HEAD)
+    uni.win.Fetch_and_op([src, 1, MPI.INT64_T], [res, 1, MPI.INT64_T], universe.HEAD, offset, MPI.SUM)
+    uni.win.Flush(universe.HEAD)
     return int(res[0])
 
 
-def load(uni: U.Universe, offset: int, count: int = 1):
+def load(uni: universe.Universe, offset: int, count: int = 1):
     """Atomic read of ``count`` consecutive words (one call)."""
     src, res, _ = _scratch()
-    uni.win.Get_accumulate([src, count, MPI.INT64_T], [res, count, MPI.INT64_T], U.HEAD,
+    uni.win.Get_accumulate([src, count, MPI.INT64_T], [res, count, MPI.INT64_T], universe.HEAD,
                            [offset, count, MPI.INT64_T], MPI.NO_OP)
-    uni.win.Flush(U.HEAD)
+    uni.win.Flush(universe.HEAD)
     return int(res[0]) if count == 1 else [int(x) for x in res[:count]]
 
 
-def _accumulate(uni: U.Universe, offset: int, value: int, op: MPI.Op, flush: bool) -> None:
+def _accumulate(uni: universe.Universe, offset: int, value: int, op: MPI.Op, flush: bool) -> None:
     src, _, _ = _scratch()
     src[0] = value
-    uni.win.Accumulate([src, 1, MPI.INT64_T], U.HEAD, [offset, 1, MPI.INT64_T], op)
+    uni.win.Accumulate([src, 1, MPI.INT64_T], universe.HEAD, [offset, 1, MPI.INT64_T], op)
     if flush:
-        uni.win.Flush(U.HEAD)
+        uni.win.Flush(universe.HEAD)
 
 
-def store(uni: U.Universe, offset: int, value: int, flush: bool = True) -> None:
+def store(uni: universe.Universe, offset: int, value: int, flush: bool = True) -> None:
     _accumulate(uni, offset, value, MPI.REPLACE, flush)
 
 
-def add(uni: U.Universe, offset: int, value: int, flush: bool = True) -> None:
+def add(uni: universe.Universe, offset: int, value: int, flush: bool = True) -> None:
     _accumulate(uni, offset, value, MPI.SUM, flush)
 
 
-def cas(uni: U.Universe, offset: int, expected: int, new: int) -> int:
+def cas(uni: universe.Universe, offset: int, expected: int, new: int) -> int:
     """Compare-and-swap; returns the old value (success iff it equals ``expected``)."""
     src, res, cmp = _scratch()
     src[0], cmp[0] = new, expected
     uni.win.Compare_and_swap([src, 1, MPI.INT64_T], [cmp, 1, MPI.INT64_T], [res, 1, MPI.INT64_T],
-                             U.HEAD, offset)
-    uni.win.Flush(U.HEAD)
+                             universe.HEAD, offset)
+    uni.win.Flush(universe.HEAD)
     return int(res[0])
 
 
-def put(uni: U.Universe, offset: int, data) -> None:
-    uni.win.Put([data, MPI.BYTE], U.HEAD, [offset, len(data), MPI.BYTE])
+def put(uni: universe.Universe, offset: int, data) -> None:
+    uni.win.Put([data, MPI.BYTE], universe.HEAD, [offset, len(data), MPI.BYTE])
 
 
-def get(uni: U.Universe, offset: int, out) -> None:
-    uni.win.Get([out, MPI.BYTE], U.HEAD, [offset, len(out), MPI.BYTE])
+def get(uni: universe.Universe, offset: int, out) -> None:
+    uni.win.Get([out, MPI.BYTE], universe.HEAD, [offset, len(out), MPI.BYTE])
 
 
-def flush(uni: U.Universe) -> None:
-    uni.win.Flush(U.HEAD)
+def flush(uni: universe.Universe) -> None:
+    uni.win.Flush(universe.HEAD)
 
 
-def drop_reference(uni: U.Universe, offset: int, generation: int) -> bool:
+def drop_reference(uni: universe.Universe, offset: int, generation: int) -> bool:
     """Decrement an object's reference count; True if the caller must free the block."""
     with uni.lock:
         if load(uni, offset + GENERATION * WORD) != generation:
@@ -110,10 +112,6 @@ def drop_reference(uni: U.Universe, offset: int, generation: int) -> bool:
 
 
 # ------------------------------------------------------------ base object
-class ObjectGone(RuntimeError):
-    """The shared object was destroyed (its last handle went away)."""
-
-
 class SharedObject:
     """A block of the arena, named by (offset, generation); picklable anywhere.
 
@@ -124,7 +122,7 @@ class SharedObject:
     _words = 0
 
     def __init__(self, *, _extra_bytes: int = 0, _init: Optional[dict] = None) -> None:
-        uni = U.current()
+        uni = universe.current()
         size = (HEADER_WORDS + self._words) * WORD + _extra_bytes
         offset = _allocate(size)
         generation = next(_generations)
@@ -141,7 +139,7 @@ class SharedObject:
     def _attach(self, offset: int, generation: int, counted: bool) -> None:
         self._offset = offset
         self._generation = generation
-        uni = U.current()
+        uni = universe.current()
         if not counted:
             with uni.lock:
                 if load(uni, offset + GENERATION * WORD) != generation:
@@ -162,11 +160,11 @@ class SharedObject:
 
     def __reduce__(self):
         sharing.note_handle_pickled()
-        return (_rebuild, (type(self), self._offset, self._generation, self._params()))
+        return (rebuild, (type(self), self._offset, self._generation, self._params()))
 
     def _destroy_block(self) -> None:
         """Free the block now for every process; other handles then raise ObjectGone."""
-        uni = U.current()
+        uni = universe.current()
         with uni.lock:
             gen_word = self._offset + GENERATION * WORD
             if cas(uni, gen_word, self._generation, -1) != self._generation:
@@ -175,7 +173,11 @@ class SharedObject:
         _free(self._offset)
 
 
-def _rebuild(cls, offset: int, generation: int, params: tuple):
+def rebuild(cls: type, offset: int, generation: int, params: tuple) -> SharedObject:
+    """A handle of class ``cls`` to the object at ``offset`` (what unpickling a handle does).
+
+    Counts a reference; raises ObjectGone if the object no longer exists.
+    """
     obj = cls.__new__(cls)
     obj._restore(*params)
     obj._attach(offset, generation, counted=False)
@@ -183,19 +185,15 @@ def _rebuild(cls, offset: int, generation: int, params: tuple):
 
 
 def _free(offset: int) -> None:
-    from ..runtime import context
-
     ctx = context.require_worker_or_head()
     if ctx.role == "head":
-        U.head_service().free(offset)
+        universe.head_service().free(offset)
     else:
         ctx.api.call("arena_free", offset=offset)
 
 
 def _allocate(nbytes: int) -> int:
-    from ..runtime import context
-
     ctx = context.require_worker_or_head()
     if ctx.role == "head":
-        return U.head_service().allocate(nbytes)
+        return universe.head_service().allocate(nbytes)
     return ctx.api.call("arena_alloc", nbytes=nbytes)

@@ -8,85 +8,74 @@ Answer to design.md question 1 (measured in docs/architecture.md):
 * A window's membership is fixed, so the window lives over a *universe*
   communicator that grows: a process joins when it first needs shared objects
   (a spawned set whose arguments carry a handle joins as a whole at boot; any
-  other process joins alone on first use). Joining is ``MPI_Comm_accept`` by
-  the current members and ``MPI_Comm_connect`` by the newcomers, a merge, a
-  new arena window, and a copy of the used part of the arena by the head.
+  other process joins alone on first use). Joining is one *growth step*:
+  ``MPI_Comm_accept`` by the current members and ``MPI_Comm_connect`` by the
+  newcomers, a merge, a new arena window, and a copy of the used part of the
+  arena by the head.
 * Every member runs a light *service thread* that takes part in these steps
   while its main thread runs user code or sleeps. Steps are fenced by a
   process-local lock that every shared-object operation holds (briefly, never
   while waiting), so no operation sees a window being replaced.
-* A member that exits leaves through a step of its own (batched); one that
-  died without leaving is dropped from the next communicator with
-  ``MPI_Comm_create_group`` over the survivors, and the old window, whose
-  collective free it can no longer join, is left allocated until the run ends.
+* Leaving takes no step: a worker that exits (:func:`leave`) sends its pending
+  reference drops and stops using the window, nothing collective. Each growth
+  step starts with ULFM's ``MPI_Comm_shrink`` over the current members, which
+  drops every process that has exited since, normally or not; the old window,
+  whose collective free the departed can no longer join, is then left
+  allocated until the run ends.
 
 Handles name (arena offset, generation), never windows, so they stay valid
 across steps.
 """
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
-from ..base import sharing, shutdown
+from ..base import config, sharing, shutdown
 from ..base.shutdown import Stage
+from ..base.waiting import Backoff
+from ..errors import LeftUniverse, MPIGroupError, SharedObjectError
+from ..runtime import context
+from .mpi import MPI
 
-from mpi4py import MPI
+log = logging.getLogger(__name__)
 
-TAG_STEP = 41  # head -> member, on the universe communicator: ("step", ...)
+TAG_STEP = 41  # head -> member, on the universe communicator: a StepMessage
 HEAD = 0  # the head is rank 0 of every universe communicator
 STEP_TIMEOUT = 120.0
 
 
+class StepMessage(NamedTuple):
+    """Head -> member (``TAG_STEP``): take part in the growth step whose newcomers connect to ``port``."""
+
+    port: str
+
+
 def arena_bytes() -> int:
-    """Size of the head's arena window (``MPIGROUP_ARENA_BYTES``, default 256 MiB)."""
-    raw = os.environ.get("MPIGROUP_ARENA_BYTES", str(256 << 20))
-    try:
-        size = int(raw)
-    except ValueError:
-        raise ValueError(f"MPIGROUP_ARENA_BYTES must be a number of bytes, got {raw!r}") from None
-    if size < (1 << 16):
-        raise ValueError(f"MPIGROUP_ARENA_BYTES={size} is below the 64 KiB minimum")
-    return size
+    """Size of the head's arena window (``MPIGROUP_ARENA_BYTES``, default 256 MiB; SettingError if bad)."""
+    return config.get("MPIGROUP_ARENA_BYTES")
 
 
-_YIELD = os.environ.get("MPIGROUP_SPIN_YIELD", "1") == "1"
+def backoff(spin: Optional[float] = None) -> Backoff:
+    """The wait of every shared-object operation: spin, then sleep from 20 µs doubling to 1 ms.
 
-
-class SpinWait:
-    """Waiting policy for every shared-object wait: spin briefly, then back off.
-
-    A short spin (no sleep) keeps round trips in the microseconds while the
-    other side is active; then sleeps double from 20 µs up to ``maximum``, so
-    idle waiters cost little CPU (on 2 cores, 8 waiters must not starve the
-    workers). Like ``mpi4py.util.sync``'s backoff, capped near 1 ms.
+    The spin, ``MPIGROUP_SPIN_US`` unless ``spin`` (seconds) is given, yields
+    the CPU at each step with ``MPIGROUP_SPIN_YIELD``; it keeps round trips in
+    the microseconds while the other side is active. The sleeps keep idle
+    waiters cheap (on 2 cores, 8 waiters must not starve the workers).
     """
-
-    __slots__ = ("spin_until", "delay", "maximum")
-
-    def __init__(self, spin: float = float(os.environ.get("MPIGROUP_SPIN_US", "100")) * 1e-6,
-                 maximum: float = 1e-3) -> None:
-        self.spin_until = time.perf_counter() + spin
-        self.delay = 20e-6
-        self.maximum = maximum
-
-    def pause(self, deadline: Optional[float] = None) -> None:
-        if time.perf_counter() < self.spin_until:
-            if _YIELD:
-                os.sched_yield()
-            return
-        delay = self.delay
-        if deadline is not None:
-            delay = min(delay, max(0.0, deadline - time.monotonic()))
-        time.sleep(delay)
-        self.delay = min(self.maximum, self.delay * 2)
+    if spin is None:
+        spin = config.cached("MPIGROUP_SPIN_US") * 1e-6
+    return Backoff(spin=spin, initial=20e-6, maximum=1e-3, yield_cpu=config.cached("MPIGROUP_SPIN_YIELD"))
 
 
 def poll_collective(request: MPI.Request, what: str, timeout: float = STEP_TIMEOUT) -> None:
     """Complete a non-blocking collective without spinning a core in MPI."""
-    wait = SpinWait(spin=0.0, maximum=5e-3)
+    wait = Backoff(spin=0.0, initial=20e-6, maximum=5e-3)
     deadline = time.monotonic() + timeout
     while not request.Test():
         if time.monotonic() > deadline:
@@ -126,8 +115,6 @@ _FT_FLAG: Any = ()
 def _ft_flag():
     global _FT_FLAG
     if _FT_FLAG == ():
-        import ctypes
-
         _FT_FLAG = None
         try:
             lib = ctypes.CDLL(MPI.__file__, mode=os.RTLD_NOLOAD)  # resolves through mpi4py's libmpi
@@ -148,6 +135,7 @@ class Universe:
         self._releases: list[tuple[int, int]] = []  # (offset, generation) dropped by GC
         self._release_lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
+        self.failure: Optional[BaseException] = None  # why the service thread stopped, if it did
         win.Lock_all()
 
     # ------------------------------------------------------------ members
@@ -158,23 +146,26 @@ class Universe:
         self._thread.start()
 
     def _serve(self) -> None:
-        wait = SpinWait(spin=0.0, maximum=20e-3)
+        wait = Backoff(spin=0.0, initial=20e-6, maximum=20e-3)
         status = MPI.Status()
         while not self.left.is_set():
             busy = False
             try:
                 if self.comm.Iprobe(HEAD, TAG_STEP, status):
                     msg = self.comm.recv(source=HEAD, tag=TAG_STEP)
-                    self.take_step(*msg[1:])
+                    self.take_step(msg.port)
                     busy = True
                 busy |= self.process_releases()
-            except Exception:  # the process can still run; report once and stop serving
-                import traceback
-
-                print("mpigroup: universe service stopped:\n" + traceback.format_exc(), flush=True)
+            except Exception as exc:
+                # This member missed a step: its window is no longer the universe's.
+                # Operations must fail from now on (current() raises), not use it.
+                log.error("the shared-object service thread stopped; shared objects can no longer be "
+                          "used in this process", exc_info=True)
+                self.failure = exc
+                self.left.set()
                 return
             if busy:
-                wait = SpinWait(spin=0.0, maximum=20e-3)
+                wait.reset()
             else:
                 wait.pause()
 
@@ -233,7 +224,7 @@ class Universe:
             todo, self._releases = self._releases, []
         if not todo or self.left.is_set():
             return False
-        from .rma import drop_reference
+        from .rma import drop_reference  # rma imports this module: a top-level import would be a cycle
 
         for offset, generation in todo:
             if drop_reference(self, offset, generation):
@@ -263,26 +254,32 @@ def current() -> Universe:
     uni = _universe
     if uni is not None:
         if uni.left.is_set():
-            raise RuntimeError("this process has left the mpigroup universe (it is exiting): "
-                               "shared objects can no longer be used")
+            _raise_left(uni)
         return uni
     return _join()
 
 
+def _raise_left(uni: Universe) -> None:
+    if uni.failure is not None:
+        raise SharedObjectError(f"shared objects cannot be used in this process: its service thread "
+                                f"stopped ({type(uni.failure).__name__}: {uni.failure})") from uni.failure
+    raise LeftUniverse("this process has left the mpigroup universe (it is exiting): "
+                       "shared objects can no longer be used")
+
+
 def is_member() -> bool:
+    """Whether this process is in the universe and has not left it."""
     return _universe is not None and not _universe.left.is_set()
 
 
 def _join() -> Universe:
     global _universe, _head_service
-    from ..runtime import context
-
     ctx = context.require_worker_or_head()
     with _state_lock:
         if _universe is not None:
             return _universe
         if ctx.role == "head":
-            from .head_service import UniverseHead
+            from .head_service import UniverseHead  # head_service imports this module: no cycle at import
 
             comm = MPI.COMM_SELF.Dup()
             win = allocate_window(arena_bytes(), comm)
@@ -291,8 +288,6 @@ def _join() -> Universe:
             _head_service.start()
             return _universe
         if ctx.relayed:
-            from ..errors import MPIGroupError
-
             raise MPIGroupError(
                 f"shared objects (Queue, Event, locks, Pool, DDict) cannot be used yet from a process "
                 f"on another host than the head ({ctx.hostname}); place the processes that use them "
@@ -313,8 +308,6 @@ def join_spawned_set(port: str) -> Universe:
 
 
 def _remote_free(offset: int) -> None:
-    from ..runtime import context
-
     context.current().api.call("arena_free", offset=offset)
 
 

@@ -28,7 +28,7 @@ from mpigroup.ddict.keys import encode_key
 d.put_many({keys[0]: np.zeros(6 << 20, np.uint8)}, timeout=60)  # the reply ring is 4 MiB
 
 def ask_and_die(h, key):
-    h._send(h.which_manager(key), ops.GET, ([encode_key(key)],))
+    h._send(h.which_manager(key), ops.Op.GET, ([encode_key(key)],))
     os._exit(0)
 
 p = Process(ask_and_die, args=(d, keys[0]))

@@ -24,11 +24,15 @@ _RECORD = struct.Struct("<QQ")
 
 
 class ShardFull(Exception):
-    """A write would exceed the shard's byte budget."""
+    """A write would exceed the shard's byte budget.
+
+    Internal: the manager answers it as ``Status.FULL`` and the client raises
+    :class:`~mpigroup.errors.DDictFullError`.
+    """
 
 
 class NoCheckpoint(Exception):
-    """``rollback()`` with no earlier checkpoint retained."""
+    """``rollback()`` with no earlier checkpoint retained (internal: the client raises DDictError)."""
 
 
 class ShardStore:

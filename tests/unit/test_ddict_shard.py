@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from mpigroup.ddict.keys import decode_key, encode_key, shard_of
-from mpigroup.ddict.store import NoCheckpoint, ShardFull, ShardStore, read_entries
+from mpigroup.ddict.shard import NoCheckpoint, ShardFull, ShardStore, read_entries
 
 
 def test_equal_keys_encode_alike_whatever_the_object_identity():

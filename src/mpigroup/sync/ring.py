@@ -1,0 +1,511 @@
+"""The byte ring under every Queue and DDict channel: frames of any size through RMA.
+
+Layout of one ring (int64 words after the common header, then the bytes):
+``wpos, rpos, count, unfinished, capacity, maxsize, owner_w, owner_r`` and
+the ``extra_words`` of a subclass. ``wpos``/``rpos`` count bytes ever
+written/read (frames are padded to 8 bytes) and their bit 0 is the lock of
+that side: one producer at a time locks ``wpos`` and streams its frame in as
+space frees, one consumer at a time locks ``rpos`` and streams it out, so
+frames of any size pass through a ring of any capacity and each producer's
+order is kept. Storing the next position publishes it and unlocks in one
+atomic write. ``count`` is the number of frames sent and not yet received
+(``qsize``, ``maxsize``) where the ring counts them.
+
+A frame is what :func:`mpigroup.sync.serialize.dumps` makes: ``u64`` body
+length, then the body. The public API of :class:`Ring` (``send``,
+``receive``, ``exists``, ``ref``/``from_ref``, ``load_word``/``store_word``,
+``destroy``) is what other packages build on (the DDict's channels); the
+``multiprocessing`` queues of :mod:`mpigroup.sync.queues` add their API on top.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from ..base import config
+from ..base.procs import pid_alive
+from ..base.waiting import Backoff, expired
+from ..errors import QueueBroken
+from . import rma, serialize, universe
+
+__all__ = ["Ring", "FAST_BYTES", "RING_WORDS"]
+
+WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R = range(8)
+RING_WORDS = 8  # state words of every ring; a subclass's extra_words follow
+_OWNER = {WPOS: OWNER_W, RPOS: OWNER_R}
+_CHUNK = 256 << 10  # largest single MPI_Put/MPI_Get of a stream: small enough that reader and writer overlap
+FAST_BYTES = 1 << 20  # frames up to this size move in one critical section
+
+Stalled = Optional[Callable[[], None]]
+
+
+def default_capacity() -> int:
+    """The ring size of a queue created without ``capacity`` (``MPIGROUP_QUEUE_BYTES``, default 4 MiB)."""
+    return config.get("MPIGROUP_QUEUE_BYTES")
+
+
+def _as_bytes(view: memoryview) -> memoryview:
+    """A flat byte view of a frame piece (numpy buffers arrive with their own format and shape)."""
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+def _uninitialized(nbytes: int) -> memoryview:
+    """A writable byte buffer that is not zero-filled first (it is about to be overwritten)."""
+    return memoryview(np.empty(nbytes, np.uint8))
+
+
+def _stall(wait: Optional[Backoff], stalled: Stalled) -> Backoff:
+    """A stream cannot move (the ring is full, or the rest of the frame is not written yet): wait.
+
+    ``wait`` is None after progress (a new wait starts with its spin); returns the wait to pass next time.
+    """
+    if stalled is not None:
+        stalled()  # may raise: the other side is gone
+    if wait is None:
+        wait = universe.backoff()
+    wait.pause()
+    return wait
+
+
+class _HolderWatch:
+    """Notices a side lock that keeps one value for a long time (its holder may be dead)."""
+
+    PATIENCE = 5.0  # a fast path holds a lock for microseconds; a streaming holder records its pid
+
+    def __init__(self) -> None:
+        self.value: Optional[int] = None
+        self.since = 0.0
+
+    def reset(self) -> None:
+        self.value = None
+
+    def check(self, ring: "Ring", side: int) -> None:
+        uni = universe.current()
+        with uni.lock:
+            value = rma.load(uni, ring._word(side))
+        now = time.monotonic()
+        if not value & 1 or value != self.value:
+            self.value, self.since = (value if value & 1 else None), now
+            return
+        if now - self.since > self.PATIENCE:
+            ring._recover(side, value)
+            self.value = None
+
+
+class Ring(rma.SharedObject):
+    """A ring of whole frames in the arena: ``Ring(maxsize=0, capacity=None)``; picklable anywhere.
+
+    ``capacity`` is the ring's size in bytes (default ``MPIGROUP_QUEUE_BYTES``);
+    frames larger than it stream through. ``maxsize`` (0: none) bounds the
+    number of frames a counted ring holds. Subclasses may set:
+
+    * ``single_reader = True``: exactly one process ever receives, so
+      receiving takes no lock (a DDict manager's requests, a client's replies);
+    * ``counted = False``: the ring does not count its frames (no ``qsize``);
+    * ``extra_words``: shared int64 words of their own (:meth:`load_word`).
+    """
+
+    _words = RING_WORDS
+    _fast_bytes = FAST_BYTES  # frames up to this size are read in one critical section
+    single_reader = False  # True: one process ever reads, so reads take no lock
+    counted = True  # the COUNT word tracks the number of frames (qsize)
+    extra_words = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._words = RING_WORDS + cls.extra_words
+
+    def __init__(self, maxsize: int = 0, capacity: Optional[int] = None) -> None:
+        capacity = default_capacity() if capacity is None else int(capacity)
+        if capacity < 64:
+            raise ValueError(f"queue capacity must be at least 64 bytes, got {capacity}")
+        capacity = (capacity + 7) & ~7
+        if maxsize is None or maxsize < 0:
+            maxsize = 0
+        super().__init__(_extra_bytes=capacity, _init={CAPACITY: capacity, MAXSIZE: int(maxsize)})
+        self._setup(capacity, int(maxsize))
+
+    def _setup(self, capacity: int, maxsize: int) -> None:
+        self._capacity = capacity
+        self._maxsize = maxsize
+        self._closed = False
+        self._guess = {WPOS: 0, RPOS: 0}  # last position seen: usually right, saves a load
+
+    def _params(self) -> tuple:
+        return (self._capacity, self._maxsize)
+
+    def _restore(self, capacity: int, maxsize: int) -> None:
+        self._setup(capacity, maxsize)
+
+    # ------------------------------------------------- position-locks
+    # WPOS and RPOS hold a byte position (a multiple of 8) whose bit 0 is the
+    # lock of that side: taking the lock yields the position, and storing
+    # the next position both publishes it and unlocks, in one atomic write.
+    def _try_lock(self, uni: universe.Universe, side: int) -> Optional[int]:
+        """Lock one side (caller holds uni.lock); its position, or None if it is held."""
+        word = self._word(side)
+        guess = self._guess[side]
+        old = rma.cas(uni, word, guess, guess | 1)
+        if old == guess:
+            return guess
+        if old & 1:
+            return None
+        if rma.cas(uni, word, old, old | 1) == old:
+            return old
+        return None
+
+    def _lock(self, side: int, deadline: Optional[float]) -> Optional[int]:
+        """Take one side for streaming (records this process as the owner)."""
+        wait = watch = None  # made on the first miss: the lock is usually free
+        while True:
+            uni = universe.current()
+            with uni.lock:
+                pos = self._try_lock(uni, side)
+                if pos is not None:
+                    rma.store(uni, self._word(_OWNER[side]), os.getpid())
+                    return pos
+            if watch is None:
+                wait, watch = universe.backoff(), _HolderWatch()
+            watch.check(self, side)
+            if expired(deadline):
+                return None
+            wait.pause(deadline)
+
+    def _recover(self, side: int, seen: int) -> None:
+        """The lock of ``side`` has held the value ``seen`` for a long time: is its holder dead?
+
+        A holder inside a one-step fast path has no owner recorded and has not
+        published anything (publishing and unlocking are one write), so its
+        lock is simply released. A streaming holder records its pid; if that
+        process is gone mid-frame, the queue cannot be repaired.
+        """
+        uni = universe.current()
+        with uni.lock:
+            owner = rma.load(uni, self._word(_OWNER[side]))
+            if owner == 0:
+                rma.cas(uni, self._word(side), seen, seen & ~1)
+                return
+        if not pid_alive(owner):
+            what = "producer" if side == WPOS else "consumer"
+            raise QueueBroken(f"{type(self).__name__}: its {what} (pid {owner}) died in the middle of a frame; "
+                              "the queue cannot be used any more")
+
+    def _store_pos(self, uni: universe.Universe, side: int, pos: int, locked: bool) -> None:
+        rma.store(uni, self._word(side), pos | 1 if locked else pos)
+        if not locked:
+            self._guess[side] = pos
+
+    def _unlock(self, side: int, pos: int) -> None:
+        uni = universe.current()
+        with uni.lock:
+            if side == WPOS or not self.single_reader:  # a single reader records no owner
+                rma.store(uni, self._word(_OWNER[side]), 0, flush=False)
+            self._store_pos(uni, side, pos, locked=False)
+
+    def _other(self, uni: universe.Universe, side: int) -> int:
+        return rma.load(uni, self._word(WPOS if side == RPOS else RPOS)) & ~1
+
+    # ------------------------------------------------------------ stream
+    def _write_frame(self, pieces: list, w: int, stalled: Optional[Callable[[], None]] = None) -> int:
+        """Stream a frame in at ``w`` (producer lock held); returns the padded end.
+
+        Each step moves up to ``_CHUNK`` bytes, across piece boundaries, with
+        one flush and one published position; the free space is re-read only
+        when the part known to be free is used up (it only grows meanwhile).
+        ``stalled`` is called whenever the ring is full; it may raise (a dead consumer).
+        """
+        cap, ring, pos = self._capacity, self._data, w
+        views = [_as_bytes(p) for p in pieces]
+        index, done, free = 0, 0, 0
+        wait: Optional[Backoff] = None  # made when the stream first stalls
+        while index < len(views):
+            uni = universe.current()
+            with uni.lock:
+                if free <= 0:
+                    free = cap - (pos - self._other(uni, WPOS))
+                if free > 0:
+                    budget = min(free, _CHUNK)
+                    while budget > 0 and index < len(views):
+                        piece = views[index]
+                        at = pos % cap
+                        n = min(budget, piece.nbytes - done, cap - at)
+                        if n:
+                            rma.put(uni, ring + at, piece[done:done + n])
+                        done += n
+                        pos += n
+                        budget -= n
+                        free -= n
+                        if done == piece.nbytes:
+                            index, done = index + 1, 0
+                    rma.flush(uni)
+                    self._store_pos(uni, WPOS, pos & ~7, locked=True)  # consumers may follow
+                    wait = None
+                    continue
+            wait = _stall(wait, stalled)
+        return (pos + 7) & ~7
+
+    def _read_into(self, out: memoryview, pos: int, stalled: Optional[Callable[[], None]] = None) -> int:
+        """Stream bytes out from ``pos`` (consumer lock held); returns the new position.
+
+        The write position is re-read only when the bytes known to be written are used up.
+        """
+        cap, ring = self._capacity, self._data
+        done, written = 0, pos
+        wait: Optional[Backoff] = None  # made when the stream first stalls
+        while done < out.nbytes:
+            uni = universe.current()
+            with uni.lock:
+                if written <= pos:
+                    written = self._other(uni, RPOS)
+                if written > pos:
+                    at = pos % cap
+                    n = min(written - pos, out.nbytes - done, cap - at, _CHUNK)
+                    rma.get(uni, ring + at, out[done:done + n])
+                    rma.flush(uni)
+                    done += n
+                    pos += n
+                    self._store_pos(uni, RPOS, pos & ~7, locked=True)  # space for producers
+                    wait = None
+                    continue
+            wait = _stall(wait, stalled)
+        return pos
+
+    def _read_frame(self, r: int, start: memoryview, stalled: Optional[Callable[[], None]] = None
+                    ) -> memoryview:
+        """Read the frame at ``r`` (consumer lock held) whose first bytes, ``start``
+        (at least its 8-byte length, all within the frame), were already read."""
+        body = _uninitialized(serialize.body_length(start))
+        have = start.nbytes - 8
+        body[:have] = start[8:]
+        pos = self._read_into(body[have:], r + start.nbytes, stalled)
+        self._unlock(RPOS, (pos + 7) & ~7)
+        return body
+
+    # ---------------------------------------------------------- counting
+    def _reserve_slot(self, deadline: Optional[float]) -> bool:
+        """count += 1, waiting while the queue is at maxsize."""
+        wait = universe.backoff()
+        while True:
+            uni = universe.current()
+            with uni.lock:
+                if self._maxsize <= 0:
+                    rma.add(uni, self._word(COUNT), 1)
+                    return True
+                c = rma.load(uni, self._word(COUNT))
+                if c < self._maxsize and rma.cas(uni, self._word(COUNT), c, c + 1) == c:
+                    return True
+            if expired(deadline):
+                return False
+            wait.pause(deadline)
+
+    def _adjust(self, word: int, delta: int) -> None:
+        uni = universe.current()
+        with uni.lock:
+            rma.add(uni, self._word(word), delta)
+
+    # ------------------------------------------------------- fast paths
+    def _try_put_small(self, pieces: list, size: int, count: bool) -> bool:
+        """One critical section: lock, write a frame of ``size`` bytes that fits now, publish and unlock."""
+        uni = universe.current()
+        cap = self._capacity
+        with uni.lock:
+            w = self._try_lock(uni, WPOS)
+            if w is None:
+                return False
+            end = (w + size + 7) & ~7
+            if end - self._other(uni, WPOS) > cap:
+                self._store_pos(uni, WPOS, w, locked=False)
+                return False
+            pos = w
+            for piece in pieces:
+                piece = _as_bytes(piece)
+                at, n = pos % cap, piece.nbytes
+                first = min(n, cap - at)
+                rma.put(uni, self._data + at, piece[:first] if first < n else piece)
+                if first < n:
+                    rma.put(uni, self._data, piece[first:])
+                pos += n
+            rma.flush(uni)
+            if count:
+                rma.add(uni, self._word(COUNT), 1, flush=False)
+            self._store_pos(uni, WPOS, end, locked=False)
+        return True
+
+    _EMPTY = object()
+
+    def _try_get_small(self) -> Any:
+        """One critical section: take a whole frame of up to 64 KiB.
+
+        Returns the frame body, ``_EMPTY``, ``None`` (the consumer lock is
+        busy) or ``(r, start)`` for a larger frame: the lock is then held at
+        ``r`` and ``start`` holds the frame's first bytes, already read.
+        A ring with ``_single_reader`` set skips the consumer lock: its one
+        reader always knows the read position.
+        """
+        uni = universe.current()
+        cap = self._capacity
+        with uni.lock:
+            # One atomic read first: our last read position is never ahead of the real
+            # one, so if nothing was written past it the ring is empty, and polling an
+            # empty ring takes no lock. (Reading both positions in one call was measured
+            # 5 us slower per round trip: a two-word Get_accumulate is not a plain atomic.)
+            w = self._other(uni, RPOS)
+            r = self._guess[RPOS]
+            if w - r < 8:
+                return self._EMPTY
+            if not self.single_reader:  # a ring with one reader knows the position: no lock
+                r = self._try_lock(uni, RPOS)
+                if r is None:
+                    return None
+                # w as read above is still a valid bound (frames up to it are complete);
+                # anything written since is taken by the next call. Saves an operation.
+            avail = w - r
+            if avail < 8:
+                self._store_pos(uni, RPOS, r, locked=False)
+                return self._EMPTY
+            at = r % cap
+            n = min(avail, cap - at, 4096)
+            buf = bytearray(n)
+            rma.get(uni, self._data + at, buf)
+            rma.flush(uni)
+            end = 8 + serialize.body_length(buf)
+            if end > n:
+                if end > self._fast_bytes or end > avail or at + end > cap:
+                    if not self.single_reader:
+                        rma.store(uni, self._word(OWNER_R), os.getpid())
+                    return (r, memoryview(buf))  # large, incomplete or wrapping: stream the rest
+                whole = _uninitialized(end)
+                whole[:n] = buf
+                rma.get(uni, self._data + at + n, memoryview(whole)[n:])
+                rma.flush(uni)
+                buf = whole
+            if self.counted:
+                rma.add(uni, self._word(COUNT), -1, flush=False)
+            self._store_pos(uni, RPOS, (r + end + 7) & ~7, locked=False)
+        return memoryview(buf)[8:end]
+
+    # ---------------------------------------------------------- public
+    def send(self, pieces: Sequence[memoryview], deadline: Optional[float], stalled: Stalled = None) -> None:
+        """Write one frame (``serialize.dumps`` pieces); ``TimeoutError`` if it could not start by ``deadline``.
+
+        A frame up to ``FAST_BYTES`` that fits goes in in one step; a larger
+        one streams in as the reader frees space, and once started it is
+        finished (a timeout there would leave half a frame). ``stalled`` is
+        called while the ring is full and may raise (a dead reader); then the
+        ring stays locked: it is dead. ``QueueBroken`` if another sender died
+        in the middle of a frame.
+        """
+        size = sum(_as_bytes(p).nbytes for p in pieces)
+        if size <= FAST_BYTES:
+            wait = watch = None  # made on the first miss: the frame usually fits at once
+            while not self._try_put_small(pieces, size, count=self.counted):
+                if expired(deadline):
+                    raise TimeoutError(f"{type(self).__name__}: the ring stayed full")
+                if stalled is not None:
+                    stalled()
+                if watch is None:
+                    wait, watch = universe.backoff(), _HolderWatch()
+                watch.check(self, WPOS)
+                wait.pause(deadline)
+            return
+        w = self._lock(WPOS, deadline)
+        if w is None:
+            raise TimeoutError(f"{type(self).__name__}: could not take the producer lock in time")
+        if self.counted:
+            self._adjust(COUNT, 1)
+        end = self._write_frame(pieces, w, stalled)  # on an exception the ring stays locked: it is dead
+        self._unlock(WPOS, end)
+
+    def receive(self, deadline: Optional[float], stalled: Stalled = None, spin: Optional[float] = None
+                ) -> Optional[memoryview]:
+        """The body of the next frame (for ``serialize.loads``), or None if none started by ``deadline``.
+
+        Waits with :func:`~mpigroup.sync.universe.backoff`, spinning ``spin``
+        seconds first if given. ``stalled`` is called between polls and while
+        a large frame is incomplete; it may raise. ``QueueBroken`` if another
+        reader died in the middle of a frame.
+        """
+        wait = watch = None  # made on the first miss: most calls find a frame at once
+        while True:  # the consumer lock is never held while waiting for data
+            body = self._try_get_small()
+            if isinstance(body, tuple):  # a large frame has arrived and we hold the lock: stream it
+                body = self._read_frame(body[0], body[1], stalled)
+                if self.counted:
+                    self._adjust(COUNT, -1)
+                return body
+            if body is None:
+                if watch is None:
+                    watch = _HolderWatch()
+                watch.check(self, RPOS)
+            elif body is not self._EMPTY:
+                return body
+            elif watch is not None:
+                watch.reset()
+            if expired(deadline):
+                return None
+            if stalled is not None:
+                stalled()
+            if wait is None:
+                wait = universe.backoff(spin)
+            wait.pause(deadline)
+
+    def exists(self) -> bool:
+        """False once the ring was destroyed (by any process): one atomic read."""
+        uni = universe.current()
+        with uni.lock:
+            return rma.load(uni, self._offset + rma.GENERATION * rma.WORD) == self._generation
+
+    @property
+    def ref(self) -> tuple[int, int, int, int]:
+        """``(offset, generation, capacity, maxsize)``: a few ints from which :meth:`from_ref`
+        attaches to this ring in any process of the universe."""
+        return (self._offset, self._generation, self._capacity, self._maxsize)
+
+    @classmethod
+    def from_ref(cls, ref: Sequence[int]) -> "Ring":
+        """A handle to the ring that ``ref`` names (ObjectGone if it was destroyed)."""
+        offset, generation, capacity, maxsize = ref[:4]
+        return rma.rebuild(cls, offset, generation, (capacity, maxsize))
+
+    def load_word(self, index: int) -> int:
+        """Atomic read of extra word ``index`` (0 <= index < ``extra_words``)."""
+        uni = universe.current()
+        with uni.lock:
+            return rma.load(uni, self._word(RING_WORDS + index))
+
+    def store_word(self, index: int, value: int) -> None:
+        """Atomic write of extra word ``index``."""
+        uni = universe.current()
+        with uni.lock:
+            rma.store(uni, self._word(RING_WORDS + index), value)
+
+    def _put_now(self, pieces: list, deadline: Optional[float]) -> None:
+        """Stream one frame in (the queues' feeder and SimpleQueue); the count is the caller's."""
+        w = self._lock(WPOS, deadline)
+        if w is None:
+            raise TimeoutError("could not obtain the queue's producer lock in time")
+        end = w
+        try:
+            end = self._write_frame(pieces, w)
+        finally:
+            self._unlock(WPOS, end)
+
+    def qsize(self) -> int:
+        """Frames sent and not yet received (counted rings)."""
+        uni = universe.current()
+        with uni.lock:
+            return max(0, rma.load(uni, self._word(COUNT)))
+
+    def empty(self) -> bool:
+        return self.qsize() == 0
+
+    def full(self) -> bool:
+        return self._maxsize > 0 and self.qsize() >= self._maxsize
+
+    def destroy(self) -> None:
+        """Free the queue's arena block now, for every process (later use raises ObjectGone)."""
+        self._destroy_block()
+
