@@ -153,7 +153,13 @@ class Universe:
             try:
                 if self.comm.Iprobe(HEAD, TAG_STEP, status):
                     msg = self.comm.recv(source=HEAD, tag=TAG_STEP)
-                    self.take_step(msg.port)
+                    with self.lock:
+                        if self.left.is_set():
+                            # leave() ran while this step was on its way: we are exiting, and a
+                            # member that dies inside a step breaks it (and the join it admits).
+                            # Stay out of it; its shrink finds us gone, as for any departed member.
+                            return
+                        self.take_step(msg.port)
                     busy = True
                 busy |= self.process_releases()
             except Exception as exc:
