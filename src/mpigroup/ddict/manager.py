@@ -18,7 +18,7 @@ from typing import Any, Optional
 from . import ops as O
 from .keys import shard_of
 from .store import NoCheckpoint, ShardFull, ShardStore, read_entries
-from ..runtime.protocol import pid_alive
+from ..base.procs import pid_alive
 from . import cma
 from .transport import Channel, RequestChannel, build_frame, decode_value, encode_value, split_frame
 

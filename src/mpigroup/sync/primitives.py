@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from ..runtime.protocol import pid_alive
+from ..base.procs import pid_alive
 from . import rma
 from . import universe as U
 

@@ -163,7 +163,7 @@ class _Ring(rma.SharedObject):
         lock is simply released. A streaming holder records its pid; if that
         process is gone mid-frame, the queue cannot be repaired.
         """
-        from ..runtime.protocol import pid_alive
+        from ..base.procs import pid_alive
 
         uni = U.current()
         with uni.lock:
