@@ -390,9 +390,9 @@ class Pool:
     # ---------------------------------------------------------- submission
     def _check_running(self) -> None:
         """ValueError once closed or terminated (as multiprocessing), BrokenPool once broken."""
+        if self._broken_by is not None:
+            raise BrokenPool(f"the pool can no longer run tasks: {self._broken_by}")
         if self._state != RUN:
-            if self._broken_by is not None:
-                raise BrokenPool(f"the pool can no longer run tasks: {self._broken_by}")
             raise ValueError("Pool not running")
 
     def _function(self, func: Callable) -> tuple[int, bytes]:
