@@ -24,13 +24,13 @@ from typing import Optional
 import cloudpickle
 
 from ..base.waiting import Backoff, deadline_after, expired
-from ..runtime import context
+from ..runtime import context, pmix_spawn
 from ..runtime.commands import PAYLOAD_ENV, PMI_PYTHON_MODULE, SPECS_ENV, SPECS_FROM_ENV, exec_rank_command
 from ..runtime.protocol import MemberSpec
 from ..runtime.requests import Op
 from ..topology import Placement, gpu_env
 
-# runtime.spawn and runtime.pmix_spawn are imported where they are used: spawn imports
+# runtime.spawn is imported where it is used: spawn imports
 # mpi4py.MPI, which must not load with the package (it initialises MPI).
 
 
@@ -111,7 +111,6 @@ def proxy_main(run_dirs: dict, set_key: str, specs: list, hosts: list, world_pui
     broken cross-node connect), the proxy leaves once every rank of the world
     has exited (orderly, through PMIx_Finalize).
     """
-    from ..runtime import pmix_spawn  # only in the proxy
     from ..runtime.spawn import forwarded_env, group_by_host, spawn_exec_world  # imports mpi4py.MPI
 
     inherited = forwarded_env()

@@ -38,6 +38,8 @@ class Process:
 
     def start(self) -> None:
         if self._group.puids:
+            # multiprocessing asserts here (an AssertionError that `python -O` removes);
+            # a RuntimeError, as threading.Thread.start() raises, and what this always raised
             raise RuntimeError(f"{self.name} already started: a Process can be started only once")
         self._group.start()
 

@@ -239,7 +239,7 @@ def run(run_dir: str, set_key: str, head_at: str = "", agent_rank: Optional[int]
     _watch_head(boot.head_host, boot.head_pid, lambda: _child and _child.kill())
     parent.send(Started(os.getpid(), host), dest=0, tag=TAG_EVENT)
     if boot.universe_port:  # our arguments carry shared objects: join as one set
-        from ..sync.universe import join_spawned_set
+        from ..sync.universe import join_spawned_set  # only these workers need the shared-object layer
 
         join_spawned_set(boot.universe_port)
 
