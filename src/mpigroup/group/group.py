@@ -378,4 +378,4 @@ class ProcessGroup:
         self.close()
 
     def __repr__(self) -> str:
-        return f"ProcessGroup(name={self.name!r}, state={self._state.value}, members={len(self._slots) or sum(n for n, _ in self._templates)})"
+        return f"ProcessGroup(name={self.name!r}, state={getattr(self._state, 'value', self._state)}, members={len(self._slots) or sum(n for n, _ in self._templates)})"

@@ -606,5 +606,5 @@ class Pool:
             _warn(f"unclosed running multiprocessing pool {self!r}", ResourceWarning, source=self)
 
     def __repr__(self) -> str:
-        state = self._state.value if self._state is not None else None
+        state = getattr(self._state, "value", self._state)  # a plain "RUN" too, as multiprocessing's tests set
         return f"<mpigroup.Pool state={state} pool_size={self._processes}>"
