@@ -13,6 +13,7 @@ expects a standard base (``TimeoutError``, ``ValueError``, ``KeyError``,
     ├── RuntimeStartError (RuntimeError)
     ├── ShuttingDown (RuntimeError)        the run is ending: no new processes or steps
     ├── HeadUnreachable (RuntimeError)     the head did not answer in time
+    ├── ProtocolError (RuntimeError)       a message to or from the head broke the protocol
     ├── HostLost (RuntimeError)
     ├── ProcessGroupError (RuntimeError)
     ├── RemoteError                        an exception raised in another process
@@ -79,6 +80,10 @@ class ShuttingDown(MPIGroupError, RuntimeError):
 
 class HeadUnreachable(MPIGroupError, RuntimeError):
     """The head did not answer within the timeout."""
+
+
+class ProtocolError(MPIGroupError, RuntimeError):
+    """A message to or from the head broke the protocol (e.g. a reply to another request)."""
 
 
 class HostLost(MPIGroupError, RuntimeError):

@@ -4,7 +4,7 @@ import pytest
 from mpigroup.errors import MPIGroupError, RuntimeStartError
 from mpigroup.runtime import context
 from mpigroup.runtime.nodeinfo import node_identity, node_name
-from mpigroup.runtime.protocol import seconds_from_env
+from mpigroup.base import config
 from mpigroup.topology import NodeDesc
 
 
@@ -42,14 +42,21 @@ def test_nodes_leaders_and_run_dirs(tmp_path, monkeypatch):
     assert set(run_dirs) == {"h1", "h2", "h3"} and len({p.rsplit("/", 1)[1] for p in run_dirs.values()}) == 1
 
 
-@pytest.mark.parametrize("raw, expect", [("", 5.0), ("2.5", 2.5), (" 7 ", 7.0)])
-def test_seconds_from_env(monkeypatch, raw, expect):
-    monkeypatch.setenv("MPIGROUP_X_TIMEOUT", raw)
-    assert seconds_from_env("MPIGROUP_X_TIMEOUT", 5.0) == expect
+@pytest.mark.parametrize("name", ["MPIGROUP_HOST_TIMEOUT", "MPIGROUP_BOOT_TIMEOUT"])
+@pytest.mark.parametrize("raw, expect", [("2.5", 2.5), (" 7 ", 7.0)])
+def test_timeout_settings(monkeypatch, name, raw, expect):
+    monkeypatch.setenv(name, raw)
+    assert config.get(name) == expect
+
+
+def test_timeout_settings_defaults(monkeypatch):
+    monkeypatch.setenv("MPIGROUP_HOST_TIMEOUT", "")
+    monkeypatch.delenv("MPIGROUP_BOOT_TIMEOUT", raising=False)
+    assert config.get("MPIGROUP_HOST_TIMEOUT") == 5.0 and config.get("MPIGROUP_BOOT_TIMEOUT") == 120.0
 
 
 @pytest.mark.parametrize("raw", ["abc", "0", "-1", "nan"])
-def test_seconds_from_env_names_the_variable(monkeypatch, raw):
-    monkeypatch.setenv("MPIGROUP_X_TIMEOUT", raw)
-    with pytest.raises(ValueError, match=r"MPIGROUP_X_TIMEOUT=.*seconds > 0"):
-        seconds_from_env("MPIGROUP_X_TIMEOUT", 5.0)
+def test_timeout_settings_name_the_variable(monkeypatch, raw):
+    monkeypatch.setenv("MPIGROUP_HOST_TIMEOUT", raw)
+    with pytest.raises(ValueError, match=r"MPIGROUP_HOST_TIMEOUT=.*seconds"):
+        config.get("MPIGROUP_HOST_TIMEOUT")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 __all__ = ["Backoff", "deadline_after", "deadline_for", "expired", "remaining"]
 
@@ -52,6 +52,8 @@ class Backoff:
     ``yield_cpu`` makes each spin step a ``sched_yield()``, so a spinner
     hands its core to the process it waits for when cores are short.
     A pause never sleeps past ``deadline``. :meth:`reset` starts over (after progress).
+    ``pause(sleep=...)`` sleeps with another function of the delay, e.g. an
+    ``Event.wait`` that others can cut short.
     """
 
     __slots__ = ("spin", "initial", "maximum", "yield_cpu", "spin_until", "delay")
@@ -69,7 +71,7 @@ class Backoff:
         self.spin_until = time.perf_counter() + self.spin if self.spin > 0 else 0.0
         self.delay = self.initial
 
-    def pause(self, deadline: Optional[float] = None) -> None:
+    def pause(self, deadline: Optional[float] = None, sleep: Callable[[float], object] = time.sleep) -> None:
         if self.spin_until and time.perf_counter() < self.spin_until:
             if self.yield_cpu:
                 os.sched_yield()
@@ -77,5 +79,5 @@ class Backoff:
         delay = self.delay
         if deadline is not None:
             delay = min(delay, max(0.0, deadline - time.monotonic()))
-        time.sleep(delay)
+        sleep(delay)
         self.delay = min(self.maximum, self.delay * 2)

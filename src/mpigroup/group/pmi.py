@@ -16,23 +16,29 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import sys
 import threading
 from typing import Optional
 
-from ..runtime import context
-from ..runtime import protocol as P
+import cloudpickle
+
+from ..base.waiting import Backoff, deadline_after, expired
+from ..runtime import context, pmix_spawn
+from ..runtime.commands import PAYLOAD_ENV, PMI_PYTHON_MODULE, SPECS_ENV, SPECS_FROM_ENV, exec_rank_command
+from ..runtime.protocol import MemberSpec
+from ..runtime.requests import Op
 from ..topology import Placement, gpu_env
 
-
-PAYLOAD_ENV = "MPIGROUP_PMI_PAYLOAD"
+# runtime.spawn is imported where it is used: spawn imports
+# mpi4py.MPI, which must not load with the package (it initialises MPI).
 
 
 def _rank_spec(template, placement: Placement) -> dict:
     env = dict(template.env)
     if template.kind == "python":  # the target travels in the environment, never on a command line
         env[PAYLOAD_ENV] = base64.b64encode(template.payload).decode()
-        argv = [sys.executable, "-m", "mpigroup.group.pmi_python"]
+        argv = [sys.executable, "-m", PMI_PYTHON_MODULE]
     else:
         argv = list(template.argv)
     env.update(gpu_env(placement))
@@ -50,7 +56,7 @@ def _rank_spec(template, placement: Placement) -> dict:
 
 def start_pmi_world(group, slots) -> tuple[list[int], int]:
     """Spawn the world through a proxy; returns (member puids in rank order, proxy puid)."""
-    from ..runtime.spawn import group_by_host
+    from ..runtime.spawn import group_by_host  # imports mpi4py.MPI
 
     ctx = context.current()
     api = ctx.api
@@ -60,24 +66,22 @@ def start_pmi_world(group, slots) -> tuple[list[int], int]:
     hosts = [placement.hostname for _, placement in slots]
     order = [idx for _, idxs in group_by_host(hosts) for idx in idxs]
     specs = [_rank_spec(*slots[i]) for i in order]
-    set_key = api.call("new_set_key", prefix="w")
+    set_key = api.call(Op.NEW_SET_KEY, prefix="w")
     if context.forward_output_through_head():
         # singleton runs: the head relays default output from files it tails
         for rank, spec in enumerate(specs):
             for stream in ("stdout", "stderr"):
                 if spec[stream] is None:
                     spec[stream] = os.path.join(ctx.run_dir, "out", f"{set_key}.{rank}.{stream}")
-    puids_ranked = api.call("new_puids", n=len(slots))
-    api.call("register_foreign_set", set_key=set_key, puids=puids_ranked, hosts=[hosts[i] for i in order])
+    puids_ranked = api.call(Op.NEW_PUIDS, n=len(slots))
+    api.call(Op.REGISTER_FOREIGN_SET, set_key=set_key, puids=puids_ranked, hosts=[hosts[i] for i in order])
     # member order for the group: slot order, mapped from rank order
     by_slot = [0] * len(slots)
     for rank, slot in enumerate(order):
         by_slot[slot] = puids_ranked[rank]
 
-    import cloudpickle
-
-    proxy_puid = api.call("new_puids", n=1)[0]
-    member = P.MemberSpec(
+    proxy_puid = api.call(Op.NEW_PUIDS, n=1)[0]
+    member = MemberSpec(
         puid=proxy_puid,
         target_kind="python",
         target=cloudpickle.dumps((proxy_main, (ctx.run_dirs, set_key, specs, [hosts[i] for i in order]),
@@ -93,7 +97,7 @@ def start_pmi_world(group, slots) -> tuple[list[int], int]:
         gpu_env={},
         group_name=f"{group.name}-pmi-proxy",
     )
-    api.call("spawn_python", members=[member], hosts=[ctx.hostname])
+    api.call(Op.SPAWN_PYTHON, members=[member], hosts=[ctx.hostname])
     return by_slot, proxy_puid
 
 
@@ -107,9 +111,7 @@ def proxy_main(run_dirs: dict, set_key: str, specs: list, hosts: list, world_pui
     broken cross-node connect), the proxy leaves once every rank of the world
     has exited (orderly, through PMIx_Finalize).
     """
-    from ..runtime import pmix_spawn
-    from ..runtime.shim import SPECS_ENV, SPECS_FROM_ENV, exec_rank_command
-    from ..runtime.spawn import forwarded_env, group_by_host, spawn_exec_world
+    from ..runtime.spawn import forwarded_env, group_by_host, spawn_exec_world  # imports mpi4py.MPI
 
     inherited = forwarded_env()
     for spec in specs:  # MPI defaults must be in place before the program's MPI_Init
@@ -144,22 +146,20 @@ def proxy_main(run_dirs: dict, set_key: str, specs: list, hosts: list, world_pui
 
     threading.Thread(target=disconnect, name="mpigroup-pmi-disconnect", daemon=True).start()
     api = context.current().api
-    backoff = P.Backoff(initial=1e-3, maximum=0.2)
+    backoff = Backoff(initial=1e-3, maximum=0.2)
     while not done.is_set():
-        if world_puids and all(s["state"] == "exited" for s in api.call("status", puids=world_puids)):
+        if world_puids and all(s.exited for s in api.call(Op.STATUS, puids=world_puids)):
             done.wait(1.0)  # a disconnect that can complete does so at once
             return
-        backoff.sleep()
+        backoff.pause()
 
 
 def finish_proxy(proxy_puid: int, grace: float = 5.0) -> None:  # grace bounded by join's timeout
     """Wait briefly for the proxy to leave on its own, then make sure it is gone."""
-    import signal
-
     api = context.current().api
-    deadline = P.deadline_after(grace)
-    while not P.expired(deadline):
-        if api.call("status", puids=[proxy_puid])[0]["state"] == "exited":
+    deadline = deadline_after(grace)
+    while not expired(deadline):
+        if api.call(Op.STATUS, puids=[proxy_puid])[0].exited:
             return
         api.wait_change(0.05)
-    api.call("signal", puids=[proxy_puid], signum=signal.SIGKILL)
+    api.call(Op.SIGNAL, puids=[proxy_puid], signum=signal.SIGKILL)

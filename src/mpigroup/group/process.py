@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from ..errors import RemoteError
 from ..policy import Policy
+from ..runtime import context
+from ..runtime.requests import Op
 from .group import ProcessGroup
 from .template import ProcessTemplate
 
@@ -35,6 +38,8 @@ class Process:
 
     def start(self) -> None:
         if self._group.puids:
+            # multiprocessing asserts here (an AssertionError that `python -O` removes);
+            # a RuntimeError, as threading.Thread.start() raises, and what this always raised
             raise RuntimeError(f"{self.name} already started: a Process can be started only once")
         self._group.start()
 
@@ -64,17 +69,11 @@ class Process:
         return dict(self._group.exit_status)[self.puid]
 
     @property
-    def error(self):
+    def error(self) -> Optional[RemoteError]:
         """The RemoteError of a Python target that raised, else None."""
-        from ..errors import RemoteError
-        from ..runtime import context
-
         if self.puid is None:
             return None
-        st = context.current().api.call("status", puids=[self.puid])[0]
-        if not st["error"]:
-            return None
-        return RemoteError(*st["error"], puid=st["puid"], rank=st["rank"], host=st["host"])
+        return context.current().api.call(Op.STATUS, puids=[self.puid])[0].remote_error()
 
     def terminate(self) -> None:
         self._group.terminate()

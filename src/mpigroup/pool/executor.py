@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
-import time
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
+from ..base.waiting import deadline_after, remaining
 from ..policy import Policy
 from .pool import Pool
 
@@ -30,6 +30,8 @@ class PoolExecutor(cf.Executor):
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> cf.Future:
         with self._lock:
             if self._shutdown:
+                # a plain RuntimeError, not an MPIGroupError: code written for
+                # concurrent.futures (ProcessPoolExecutor raises this) catches exactly it
                 raise RuntimeError("cannot schedule new futures after shutdown")
             future: cf.Future = cf.Future()
             self._futures.add(future)
@@ -63,7 +65,7 @@ class PoolExecutor(cf.Executor):
         """Results in order; ``chunksize`` > 1 sends that many calls per task."""
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1")
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = deadline_after(timeout)
         calls = list(zip(*iterables))
         chunks = [calls[i:i + chunksize] for i in range(0, len(calls), chunksize)]
         futures = [self.submit(_call_chunk, fn, chunk) for chunk in chunks]
@@ -71,8 +73,7 @@ class PoolExecutor(cf.Executor):
         def results() -> Iterator:
             try:
                 for future in futures:
-                    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                    yield from future.result(remaining)
+                    yield from future.result(remaining(deadline))
             finally:
                 for future in futures:
                     future.cancel()

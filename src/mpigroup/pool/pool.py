@@ -18,42 +18,64 @@ Design:
   results were lost raise :class:`WorkerLostError` (in the spirit of loky's
   ``TerminatedWorkerError``), those it had not started are sent again, and a
   replacement starts. The pool never waits on a task whose worker is gone.
+* If the pump or the monitor thread fails, the failure is logged with its
+  traceback, every pending result and every later call raises
+  :class:`~mpigroup.errors.BrokenPool`, and the workers are stopped: a pool
+  never hangs on a thread that is gone.
+
+The shared-object modules (``mpigroup.sync``) are imported where they are
+first used, not at the top: importing them initialises MPI, and importing
+``mpigroup.pool`` (or ``mpigroup.WorkerLostError``) must not.
 """
 from __future__ import annotations
 
 import collections
+import enum
 import itertools
+import logging
 import pickle
+import queue
 import threading
 import time
 import types
 import warnings
+from multiprocessing.pool import RemoteTraceback
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
-from ..errors import MPIGroupError, RemoteError
+from ..base.waiting import Backoff, deadline_after, expired
+from ..errors import BrokenPool, PoolTerminated, RemoteError, WorkerLostError
+from ..group import ProcessGroup, ProcessTemplate
 from ..policy import Policy
+from ..runtime import context
+from ..runtime.protocol import MemberStatus
+from ..runtime.requests import Op
+from ..system import cpu_count
 from .batching import BatchPlanner
 from .results import ApplyResult, IMapIterator, MapResult
 from .worker import SLOT_BATCH, STOP, run_worker
 
+__all__ = ["ApplyResult", "BrokenPool", "Pool", "PoolState", "PoolTerminated", "WorkerLostError"]
 
-class WorkerLostError(MPIGroupError):
-    """A pool worker died (or exited) while it ran this task, or before its result was sent."""
+log = logging.getLogger(__name__)
 
 
-def _lost_traceback(status: dict) -> str:
+def _lost_traceback(status: MemberStatus) -> str:
     """What stands in for the traceback of a worker that died without reporting one."""
-    code = status.get("exitcode")
+    code = status.exitcode
     how = f"was killed by signal {-code}" if isinstance(code, int) and code < 0 else f"exited with code {code}"
-    return (f"(no Python traceback: the worker process (pid {status.get('pid')}) {how} "
+    return (f"(no Python traceback: the worker process (pid {status.pid}) {how} "
             "before it could report one)")
 
 
-class PoolTerminated(MPIGroupError):
-    """The pool was terminated before this task's result arrived."""
+class PoolState(str, enum.Enum):
+    """A pool's state; the values are multiprocessing.pool's, so ``pool._state == "RUN"`` holds too."""
+
+    RUN = "RUN"
+    CLOSE = "CLOSE"
+    TERMINATE = "TERMINATE"
 
 
-RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"  # multiprocessing.pool's state values
+RUN, CLOSE, TERMINATE = PoolState.RUN, PoolState.CLOSE, PoolState.TERMINATE
 
 BOOTING = -1  # a worker slot's value from the spawn until the worker runs
 _INLINE_BYTES = 64 << 10  # larger pickled arguments travel out of band (no copy into the frame's pickle)
@@ -61,8 +83,6 @@ _INLINE_BYTES = 64 << 10  # larger pickled arguments travel out of band (no copy
 
 def _remote_traceback(remote: RemoteError) -> BaseException:
     """multiprocessing's ``__cause__`` (``RemoteTraceback``), naming the worker."""
-    from multiprocessing.pool import RemoteTraceback
-
     if not remote.traceback_text:
         return RemoteTraceback(str(remote.message))
     where = f"(pool worker puid {remote.puid} on host {remote.host})"
@@ -76,7 +96,7 @@ def _pickled(obj: Any, what: str) -> bytes:
     """Pickle in the caller; the pickler's own exception (as with multiprocessing), with a note."""
     global _pickle_value
     if _pickle_value is None:
-        from ..sync.serialize import pickle_value as _pickle_value
+        from ..sync.serialize import pickle_value as _pickle_value  # initialises MPI: see the module docstring
     try:
         return _pickle_value(obj)
     except Exception as exc:
@@ -90,22 +110,20 @@ class _WorkerHandle:
     def __init__(self, puid: int) -> None:
         self.puid = puid
 
-    def _status(self) -> dict:
-        from ..runtime import context
-
-        return context.current().api.call("status", puids=[self.puid])[0]
+    def _status(self) -> MemberStatus:
+        return context.current().api.call(Op.STATUS, puids=[self.puid])[0]
 
     @property
     def pid(self) -> Optional[int]:
-        deadline = time.monotonic() + 30
+        deadline = deadline_after(30)
         while True:
             st = self._status()
-            if st.get("pid") or st["state"] == "exited" or time.monotonic() > deadline:
-                return st.get("pid")
+            if st.pid or st.exited or expired(deadline):
+                return st.pid
             time.sleep(0.01)
 
     def is_alive(self) -> bool:
-        return self._status()["state"] != "exited"
+        return not self._status().exited
 
 
 class Pool:
@@ -124,11 +142,10 @@ class Pool:
                  initargs: Sequence[Any] = (), maxtasksperchild: Optional[int] = None, *,
                  policy: Policy | Sequence[Policy] | None = None,
                  processes_per_policy: Optional[int] = None, context: Any = None) -> None:
-        from ..sync import Queue
+        from ..sync import Queue  # initialises MPI: see the module docstring
         from ..sync.primitives import SharedWords
-        from ..system import cpu_count
 
-        self._state = None  # __del__ of a pool whose construction failed
+        self._state: Optional[PoolState] = None  # __del__ of a pool whose construction failed
         if maxtasksperchild is not None and (not isinstance(maxtasksperchild, int) or maxtasksperchild < 1):
             raise ValueError("maxtasksperchild must be a positive int or None")
         if initializer is not None and not callable(initializer):
@@ -168,6 +185,7 @@ class Pool:
         self._wake = threading.Event()
         self._sleeping = False
         self._stops_sent = False
+        self._broken_by: Optional[str] = None  # why the pool broke (a service thread failed)
         self._lock = threading.RLock()
         self._monitor_lock = threading.Lock()
         self._workers: dict[int, Any] = {}  # slot -> (Process or ProcessGroup, puid)
@@ -179,16 +197,12 @@ class Pool:
             t.start()
 
     # -------------------------------------------------------------- workers
-    def _template(self, slot: int):
-        from ..group import ProcessTemplate
-
+    def _template(self, slot: int) -> ProcessTemplate:
         return ProcessTemplate(run_worker, args=(self._tasks, self._results, self._slots, slot, self._initializer,
                                                  self._initargs, self._maxtasks),
                                policy=self._placement[slot])
 
     def _start_workers(self, slots: list[int]) -> None:
-        from ..group import ProcessGroup
-
         group = ProcessGroup(ignore_error_on_exit=True, name="pool")
         for slot in slots:
             self._slots[slot] = BOOTING  # the worker stores 0 once it is a member of the universe
@@ -208,25 +222,28 @@ class Pool:
         self._check_workers()
 
     def _monitor(self) -> None:
-        while self._state != TERMINATE:
-            time.sleep(0.05)
-            if not self._check_workers():
-                return
+        """The monitor thread: finds exited workers every 50 ms; if it fails, the pool breaks."""
+        try:
+            while self._state != TERMINATE:
+                time.sleep(0.05)
+                if not self._check_workers():
+                    return
+        except Exception as exc:
+            if self._state != TERMINATE:
+                self._broken("monitor", exc)
 
     def _check_workers(self) -> bool:
         """Find exited workers: hand their last task to the pump, start replacements. False: monitor ends."""
-        from ..runtime import context
-
         with self._monitor_lock:
             with self._lock:
                 live = {slot: puid for slot, (_, puid) in self._workers.items()}
             if not live:
                 return self._state == RUN
             try:
-                statuses = context.current().api.call("status", puids=list(live.values()))
-            except Exception:
+                statuses = context.current().api.call(Op.STATUS, puids=list(live.values()))
+            except Exception:  # the head is busy or shutting down: look again next time
                 return True
-            exited = [(slot, st) for (slot, _), st in zip(live.items(), statuses) if st["state"] == "exited"]
+            exited = [(slot, st) for (slot, _), st in zip(live.items(), statuses) if st.exited]
             if not exited:
                 return True
             replace = []
@@ -251,10 +268,12 @@ class Pool:
             self._wake.set()
 
     def _pump(self) -> None:
-        """The one thread that moves frames: sends the outbox, takes results, handles lost workers."""
-        import queue
+        """The one thread that moves frames: sends the outbox, takes results, handles lost workers.
 
-        spin_until, delay = time.perf_counter() + 1e-4, 2e-5
+        Between polls it spins 100 µs, then sleeps from 20 µs doubling up to a cap
+        that says how soon something is due; a new task wakes it at once.
+        """
+        backoff = Backoff(spin=1e-4, initial=2e-5, maximum=2e-2)
         try:
             while self._state != TERMINATE:
                 busy = False
@@ -281,9 +300,7 @@ class Pool:
                     for _ in range(self._processes):
                         self._tasks.put(STOP)
                 if busy:
-                    spin_until, delay = time.perf_counter() + 1e-4, 2e-5
-                    continue
-                if time.perf_counter() < spin_until:
+                    backoff.reset()
                     continue
                 # sleep with backoff, capped by how soon something is due: tasks held back for a
                 # result, results of short frames, results of long ones, or only new submissions
@@ -292,24 +309,31 @@ class Pool:
                     cap = 5e-5 if self._outbox else (2.5e-4 if self._short_frames else 2e-3)
                 else:
                     cap = 2e-2
-                delay = min(delay, cap)
-                self._sleeping = True
-                self._wake.clear()
-                if self._state != TERMINATE and not (self._outbox and len(self._batches) < self._max_frames):
-                    self._wake.wait(delay)
-                self._sleeping = False
-                delay = min(cap, delay * 2)
+                backoff.maximum = cap
+                backoff.delay = min(backoff.delay, cap)
+                backoff.pause(sleep=self._nap)
         except Exception as exc:
             if self._state != TERMINATE:
-                self._broken(exc)
+                self._broken("pump", exc)
 
-    def _broken(self, exc: Exception) -> None:
-        """The pump failed (a bug or a broken queue): fail every pending result rather than hang."""
-        import sys
-        import traceback
+    def _nap(self, delay: float) -> None:
+        """The pump's sleep: ``delay`` seconds at most, cut short by :meth:`_poke`."""
+        self._sleeping = True
+        self._wake.clear()
+        if self._state != TERMINATE and not (self._outbox and len(self._batches) < self._max_frames):
+            self._wake.wait(delay)
+        self._sleeping = False
 
-        print("mpigroup.Pool: the pool's pump thread failed:\n" + traceback.format_exc(), file=sys.stderr, flush=True)
-        error = MPIGroupError(f"the pool can no longer move tasks ({type(exc).__name__}: {exc})")
+    def _broken(self, thread: str, exc: Exception) -> None:
+        """A service thread failed (a bug or a broken queue): fail every pending result rather than hang.
+
+        Every later call raises BrokenPool too, and the workers are stopped.
+        """
+        log.error("Pool: the pool's %s thread failed", thread, exc_info=exc)
+        with self._lock:
+            if self._broken_by is None:
+                self._broken_by = f"the pool's {thread} thread failed ({type(exc).__name__}: {exc})"
+        error = BrokenPool(f"the pool can no longer move tasks: {self._broken_by}")
         jobs, self._jobs = dict(self._jobs), {}
         for job in jobs.values():
             job._fail(error)
@@ -318,7 +342,7 @@ class Pool:
     def _send(self) -> None:
         """Send frames while fewer than ``_max_frames`` are unanswered: while every worker has a frame
         running and one waiting, tasks wait in the outbox, where they make larger frames."""
-        from ..sync import serialize
+        from ..sync import serialize  # initialises MPI: see the module docstring
 
         while self._outbox and len(self._batches) < self._max_frames:
             records = self._planner.take(self._outbox, self._in_flight)
@@ -354,18 +378,20 @@ class Pool:
             if records is None:
                 continue  # its results arrived
             self._in_flight -= len(records)
-            who = (f"pool worker {slot} (puid {st['puid']}, pid {st['pid']}, host {st['host']}) exited with code "
-                   f"{st['exitcode']}")
+            who = f"pool worker {slot} (puid {st.puid}, pid {st.pid}, host {st.host}) exited with code {st.exitcode}"
             for i, (job_id, index, *_) in enumerate(records[:position + 1]):
                 what = "while running" if i == position else "after running (its result was lost with it)"
                 error = WorkerLostError(f"{who} {what} task {index} of job {job_id}")
-                remote = RemoteError("WorkerLostError", str(error), _lost_traceback(st), puid=st["puid"],
-                                     rank=slot, host=st["host"])
+                remote = RemoteError("WorkerLostError", str(error), _lost_traceback(st), puid=st.puid,
+                                     rank=slot, host=st.host)
                 self._settle(job_id, index, False, (error, remote))
             self._outbox.extendleft(reversed(records[position + 1:]))  # never started: run them elsewhere
 
     # ---------------------------------------------------------- submission
     def _check_running(self) -> None:
+        """ValueError once closed or terminated (as multiprocessing), BrokenPool once broken."""
+        if self._broken_by is not None:
+            raise BrokenPool(f"the pool can no longer run tasks: {self._broken_by}")
         if self._state != RUN:
             raise ValueError("Pool not running")
 
@@ -406,7 +432,7 @@ class Pool:
     def apply_async(self, func: Callable, args: Sequence[Any] = (), kwds: Optional[dict] = None,
                     callback: Optional[Callable] = None, error_callback: Optional[Callable] = None) -> ApplyResult:
         if self._state != RUN:
-            raise ValueError("Pool not running")
+            self._check_running()
         last = self._last_function
         key, fn_bytes = last[1:] if last[0] is func else self._function(func)
         payload = (tuple(args), dict(kwds) if kwds else {})
@@ -523,7 +549,10 @@ class Pool:
         jobs, self._jobs = dict(self._jobs), {}
         self._outbox.clear()
         self._batches.clear()
-        err = PoolTerminated("the pool was terminated before this result arrived")
+        if self._broken_by is not None:  # tasks given while the pool was breaking
+            err: Exception = BrokenPool(f"the pool can no longer move tasks: {self._broken_by}")
+        else:
+            err = PoolTerminated("the pool was terminated before this result arrived")
         for job in jobs.values():
             job._fail(err)
         for group in groups.values():
@@ -538,14 +567,12 @@ class Pool:
         A process killed between its spawn and its universe join would leave
         the head waiting for it in ``MPI_Comm_accept``, which has no timeout.
         """
-        from ..runtime import context
-
-        deadline = time.monotonic() + timeout
+        deadline = deadline_after(timeout)
         booting = {slot: puid for slot, (_, puid) in workers.items() if self._slots[slot] == BOOTING}
-        while booting and time.monotonic() < deadline:
-            statuses = context.current().api.call("status", puids=list(booting.values()))
+        while booting and not expired(deadline):
+            statuses = context.current().api.call(Op.STATUS, puids=list(booting.values()))
             booting = {slot: puid for (slot, puid), st in zip(booting.items(), statuses)
-                       if st["state"] != "exited" and self._slots[slot] == BOOTING}
+                       if not st.exited and self._slots[slot] == BOOTING}
             if booting:
                 time.sleep(0.01)
 
@@ -553,13 +580,13 @@ class Pool:
         """Wait for the workers to exit (after close() or terminate())."""
         if self._state == RUN:
             raise ValueError("Pool is still running: call close() or terminate() first")
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = deadline_after(timeout)
         while True:
             with self._lock:
                 pending = bool(self._workers) or (self._state == CLOSE and bool(self._jobs))
             if not pending or self._state == TERMINATE:
                 break
-            if deadline is not None and time.monotonic() > deadline:
+            if expired(deadline):
                 raise TimeoutError(f"pool workers still running after {timeout} s")
             time.sleep(0.02)
         if self._state == CLOSE:
@@ -579,4 +606,5 @@ class Pool:
             _warn(f"unclosed running multiprocessing pool {self!r}", ResourceWarning, source=self)
 
     def __repr__(self) -> str:
-        return f"<mpigroup.Pool state={self._state} pool_size={self._processes}>"
+        state = getattr(self._state, "value", self._state)  # a plain "RUN" too, as multiprocessing's tests set
+        return f"<mpigroup.Pool state={state} pool_size={self._processes}>"

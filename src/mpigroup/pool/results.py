@@ -9,14 +9,15 @@ handler thread.
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing
-import sys
 import threading
 import time
-import traceback
 from typing import Any, Callable, Optional
 
 from ..errors import RemoteError
+
+log = logging.getLogger(__name__)
 
 
 class PoolTimeoutError(multiprocessing.TimeoutError, TimeoutError):
@@ -27,8 +28,7 @@ def _run_callback(fn: Callable, arg: Any) -> None:
     try:
         fn(arg)
     except Exception:  # a failing callback must not stop the pool's pump
-        print("mpigroup.Pool: exception in a result callback:\n" + traceback.format_exc(), file=sys.stderr,
-              flush=True)
+        log.error("Pool: exception in a result callback", exc_info=True)
 
 
 class _Done:

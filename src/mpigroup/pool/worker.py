@@ -9,9 +9,16 @@ with one frame of ``(job, index, ok, value)`` results.
 """
 from __future__ import annotations
 
-import os
+import pickle
+import time
 import traceback
+import types
+from multiprocessing.pool import MaybeEncodingError
 from typing import Any, Callable, Optional
+
+from ..base import config
+from ..errors import RemoteError
+from ..runtime.nodeinfo import node_name
 
 STOP = None  # a task-queue sentinel: one per worker at close()
 
@@ -24,8 +31,6 @@ _MAIN_GLOBALS: dict = {"__name__": "__mp_main__"}
 
 def adopt_main(fn: Any) -> Any:
     """Rebind a by-value function of ``__main__`` to this worker's shared main namespace."""
-    import types
-
     if not isinstance(fn, types.FunctionType) or fn.__module__ != "__main__" or fn.__globals__ is _MAIN_GLOBALS:
         return fn
     for name, value in fn.__globals__.items():
@@ -56,19 +61,12 @@ def run_worker(tasks, results, slots, slot: int, initializer: Optional[Callable]
     A frame is ``(batch_id, {fn_key: fn_bytes}, [(job, index, fn_key, kind, payload_bytes), ...])``;
     the answer is one frame ``(batch_id, [(job, index, ok, value), ...], seconds)``.
     """
-    import pickle
-    import time
-
-    from ..errors import RemoteError
-
     slots[slot] = 0  # booted: a member of the universe (the pool may kill it from now on)
     if initializer is not None:
         adopt_main(initializer)(*initargs)
     functions: dict[int, Callable] = {}
-    from ..runtime.nodeinfo import node_name
-
     host = node_name()
-    puid = int(os.environ.get("MPIGROUP_PUID", "0"))
+    puid = config.get("MPIGROUP_PUID")
     done = 0
     while maxtasks is None or done < maxtasks:
         frame = tasks.get()
@@ -100,10 +98,7 @@ def run_worker(tasks, results, slots, slot: int, initializer: Optional[Callable]
 
 
 def _encodable(result: tuple, puid: int, slot: int, host: str) -> tuple:
-    from multiprocessing.pool import MaybeEncodingError
-
-    from ..errors import RemoteError
-    from ..sync import serialize
+    from ..sync import serialize  # initialises MPI on import: this module is imported by the pool too
 
     job, index, ok, value = result
     try:
@@ -117,8 +112,6 @@ def _encodable(result: tuple, puid: int, slot: int, host: str) -> tuple:
 
 
 def _picklable(exc: BaseException) -> Optional[BaseException]:
-    import pickle
-
     try:
         pickle.loads(pickle.dumps(exc))
         return exc

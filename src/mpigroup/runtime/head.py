@@ -12,7 +12,7 @@ Design (answers design.md's "who spawns" and "who drives progress"):
   cost, the head holds the one process table that cleanup needs, and puids
   are unique without coordination.
 * Exit detection does not trust MPI: each rank runs under a shim
-  (:mod:`mpigroup.runtime.shim`) that writes its raw exit status to the run
+  (:mod:`mpigroup.runtime.commands`) that writes its raw exit status to the run
   directory. A Python rank reports its exit code and any exception first
   (``FINISHED``), then leaves with ``os._exit`` without ``MPI_Finalize`` so
   that it never waits on the rest of its spawned set. Open MPI runs with ULFM
@@ -24,24 +24,32 @@ Design (answers design.md's "who spawns" and "who drives progress"):
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import signal
-import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from mpi4py import MPI
 
+from ..base import config
+from ..base.procs import pid_alive
+from ..base.waiting import Backoff
+from ..errors import HostLost, MPIGroupError, RemoteError, ShuttingDown
 from ..topology import Allocation
-from ..errors import HostLost, MPIGroupError
-from . import protocol as P
 from . import relay
-from .shim import collect_status_files, decode_status
+from .commands import collect_status_files, decode_status
+from .context import forward_output_through_head
+from .protocol import (TAG_AGENT, TAG_BOOT, TAG_CONTROL, TAG_EVENT, TAG_REPLY, TAG_REQUEST, Alive, BootPayload,
+                       Exited, Finished, Frame, Launch, MemberSpec, MemberState, MemberStatus, Output, PidKnown,
+                       Shutdown, Signal, Started)
 from .requests import handle_request
+from .spawn import forwarded_env, spawn_python_set
 
-HOST_TIMEOUT_S = 5.0  # no heartbeat from a host's agent for this long: the host is lost
+log = logging.getLogger(__name__)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -61,7 +69,7 @@ class MemberRecord:
     set_key: str
     rank: int
     host: str
-    state: str = "pending"  # pending -> running -> exited
+    state: MemberState = MemberState.PENDING  # PENDING -> RUNNING -> EXITED
     pid: Optional[int] = None
     exitcode: Optional[int] = None
     error: Optional[tuple] = None  # (type, message, traceback) from FINISHED
@@ -71,16 +79,16 @@ class MemberRecord:
     stdout: list = field(default_factory=list)
     stderr: list = field(default_factory=list)
 
-    def summary(self) -> dict:
-        return {
-            "puid": self.puid,
-            "state": self.state,
-            "pid": self.pid,
-            "host": self.host,
-            "rank": self.rank,
-            "exitcode": self.exitcode,
-            "error": self.error,
-        }
+    def summary(self) -> MemberStatus:
+        return MemberStatus(self.puid, self.state, self.pid, self.host, self.rank, self.exitcode, self.error)
+
+    def mark_exited(self, exitcode: Optional[int], error: Optional[tuple] = None) -> None:
+        """Exited and reported; ``exitcode``/``error`` fill in only what is not known yet."""
+        self.state, self.reported = MemberState.EXITED, True
+        if self.exitcode is None:
+            self.exitcode = exitcode
+        if self.error is None:
+            self.error = error
 
 
 @dataclass
@@ -98,8 +106,7 @@ class _RelayReply:
         self.world, self.agent, self.set_key = world, agent, set_key
 
     def send(self, obj: Any, dest: int, tag: int) -> None:
-        self.world.send(("frame", self.set_key, dest, relay.encode(tag, obj)), dest=self.agent,
-                        tag=P.TAG_CONTROL)
+        self.world.send(Frame(self.set_key, dest, relay.encode(tag, obj)), dest=self.agent, tag=TAG_CONTROL)
 
 
 class Head:
@@ -133,9 +140,7 @@ class Head:
         started = time.monotonic()
         self._agent_seen = {wrank: started for wrank in agent_hosts}  # last heartbeat
         self.lost_hosts: dict[str, str] = {}  # host -> why
-        self.host_timeout = _host_timeout()
-        from .context import forward_output_through_head
-
+        self.host_timeout = config.get("MPIGROUP_HOST_TIMEOUT")
         self._relay_files = forward_output_through_head()  # only singleton runs write to out/
 
     # ------------------------------------------------------------------ ids
@@ -148,15 +153,12 @@ class Head:
             return f"{prefix}{next(self._set_ids)}"
 
     # ---------------------------------------------------------------- spawn
-    def spawn_python(self, members: list[P.MemberSpec], hosts: list[str], join_universe: bool = False) -> list[int]:
+    def spawn_python(self, members: list[MemberSpec], hosts: list[str], join_universe: bool = False) -> list[int]:
         """Spawn one Python rank per MemberSpec on the given hosts; returns puids.
 
         ``join_universe``: the targets carry shared-object handles, so the
         whole set joins the universe at boot (one growth step).
         """
-        from .context import forward_output_through_head
-        from .spawn import spawn_python_set
-
         for spec in members:
             spec.forward_output = forward_output_through_head()
 
@@ -175,7 +177,7 @@ class Head:
         ic, order = None, []
         with self._spawn_lock:
             if self.closing:
-                raise RuntimeError("the mpigroup runtime is shutting down: no new processes")
+                raise ShuttingDown("the mpigroup runtime is shutting down: no new processes")
             if here:
                 ic, local_order = spawn_python_set(self, set_key, [members[i] for i in here],
                                                    [hosts[i] for i in here])
@@ -185,7 +187,7 @@ class Head:
         with self._lock:
             for rank, idx in enumerate(order + [i for _, i in relayed]):
                 spec = members[idx]
-                rec = MemberRecord(spec.puid, set_key, rank, hosts[idx], state="running",
+                rec = MemberRecord(spec.puid, set_key, rank, hosts[idx], state=MemberState.RUNNING,
                                    agent=agents.get(hosts[idx]))
                 self.members[spec.puid] = rec
                 records.append(rec)
@@ -195,27 +197,25 @@ class Head:
         if join_universe:
             port = handle_request(self, "universe_join", {"puids": [members[idx].puid for idx in order]})
 
-        def boot_for(idx: int) -> P.BootPayload:
-            return P.BootPayload(members[idx], self.allocation, self.hostname, os.getpid(),
+        def boot_for(idx: int) -> BootPayload:
+            return BootPayload(members[idx], self.allocation, self.hostname, os.getpid(),
                                  self.run_dirs.get(hosts[idx], self.run_dir), self.run_dirs, port,
                                  node=hosts[idx])
 
         if relayed:
-            from .spawn import forwarded_env
-
             env = forwarded_env()
             launches: dict[str, list] = {}
             for rank, (host, idx) in enumerate(relayed, start=len(order)):
-                launches.setdefault(host, []).append((rank, relay.encode(P.TAG_BOOT, boot_for(idx))))
+                launches.setdefault(host, []).append((rank, relay.encode(TAG_BOOT, boot_for(idx))))
             for host, entries in launches.items():
-                self.world.send(("launch", set_key, entries, env), dest=agents[host], tag=P.TAG_CONTROL)
+                self.world.send(Launch(set_key, entries, env), dest=agents[host], tag=TAG_CONTROL)
         # Non-blocking sends to all ranks at once: a first message to a spawned
         # rank needs its TCP handshake, which each rank drives while it polls,
         # so sending one by one would add those waits up.
-        requests = [ic.isend(boot_for(idx), dest=rank, tag=P.TAG_BOOT) for rank, idx in enumerate(order)]
-        backoff = P.Backoff(maximum=1e-3)
+        requests = [ic.isend(boot_for(idx), dest=rank, tag=TAG_BOOT) for rank, idx in enumerate(order)]
+        backoff = Backoff(initial=50e-6, maximum=1e-3)
         while requests and not MPI.Request.Testall(requests):
-            backoff.sleep()
+            backoff.pause()
         return [m.puid for m in members]
 
     def _agent_for(self, host: str) -> int:
@@ -231,7 +231,8 @@ class Head:
     def register_foreign_set(self, set_key: str, puids: list[int], hosts: list[str]) -> None:
         """Track ranks spawned by another process (the PMI proxy) by their status files."""
         with self._lock:
-            records = [MemberRecord(p, set_key, r, h, state="running") for r, (p, h) in enumerate(zip(puids, hosts))]
+            records = [MemberRecord(p, set_key, r, h, state=MemberState.RUNNING)
+                       for r, (p, h) in enumerate(zip(puids, hosts))]
             for rec in records:
                 self.members[rec.puid] = rec
             self.sets[set_key] = SpawnSet(set_key, None, records, foreign=True)
@@ -242,12 +243,12 @@ class Head:
         with self._lock:
             for p in puids:
                 rec = self.members[p]
-                if rec.state != "exited":
-                    rec.state, rec.exitcode, rec.reported = "exited", exitcode, True
+                if rec.state != MemberState.EXITED:
+                    rec.state, rec.exitcode, rec.reported = MemberState.EXITED, exitcode, True
             self.changed.notify_all()
 
     # --------------------------------------------------------------- status
-    def status(self, puids: list[int]) -> list[dict]:
+    def status(self, puids: list[int]) -> list[MemberStatus]:
         with self._lock:
             return [self.members[p].summary() for p in puids]
 
@@ -276,7 +277,7 @@ class Head:
         with self._lock:
             for p in puids:
                 rec = self.members.get(p)
-                if rec is None or rec.state == "exited":
+                if rec is None or rec.state == MemberState.EXITED:
                     continue
                 if rec.pid:
                     targets.append((rec.host, rec.pid))
@@ -303,7 +304,7 @@ class Head:
             return
         for wrank, whost in self.agent_hosts.items():
             if whost == host:
-                self.world.send(("signal", pid, signum), dest=wrank, tag=P.TAG_CONTROL)
+                self.world.send(Signal(pid, signum), dest=wrank, tag=TAG_CONTROL)
                 return
 
     # ----------------------------------------------------------- service loop
@@ -317,22 +318,20 @@ class Head:
             self._thread.join(timeout=10)
 
     def _serve(self) -> None:
-        backoff = P.Backoff(maximum=5e-3)
+        """The service thread: 50 µs to 5 ms sleeps while anyone waits on the table, up to 20 ms when idle."""
+        backoff = Backoff(initial=50e-6, maximum=5e-3)
         status = MPI.Status()
         while not self._stop.is_set():
             try:
                 busy = self._serve_once(status)
-            except Exception:  # never let the one service thread die silently
-                import traceback
-
-                print("mpigroup head: service error (continuing):\n" + traceback.format_exc(),
-                      file=sys.stderr, flush=True)
+            except Exception:  # never let the one service thread die silently: log it and go on
+                log.error("head: service error (continuing)", exc_info=True)
                 busy = False
             if busy:
                 backoff.reset()
             else:
                 backoff.maximum = 5e-3 if self._waiters else 20e-3
-                backoff.sleep()
+                backoff.pause()
 
     def _serve_once(self, status: MPI.Status) -> bool:
         busy = self._poll_world(status)
@@ -358,9 +357,9 @@ class Head:
                     tag = status.Get_tag()
                     msg = world.recv(source=src, tag=tag)
                     busy = True
-                    if tag == P.TAG_AGENT:
+                    if tag == TAG_AGENT:
                         self._on_agent(src, msg)
-                    elif tag == P.TAG_REQUEST:
+                    elif tag == TAG_REQUEST:
                         self._answer(world, src, msg)
             except MPI.Exception as exc:  # ULFM: that agent's process failed
                 host = self.agent_hosts.get(src)
@@ -369,15 +368,16 @@ class Head:
         return busy
 
     def _on_agent(self, src: int, msg: tuple) -> None:
-        kind = msg[0]
         if src in self._agent_seen:
-            self._agent_seen[src] = time.monotonic()
-        if kind == "frame":
-            self._on_relayed(src, msg[1], msg[2], msg[3])
-        elif kind == "exited":
-            self._mark_exited(msg[1], msg[2], msg[3], msg[4])
-        elif kind == "pid":
-            self._set_pid(msg[1], msg[2], msg[3])
+            self._agent_seen[src] = time.monotonic()  # every message counts as a heartbeat
+        if isinstance(msg, Frame):
+            self._on_relayed(src, msg.set_key, msg.rank, msg.frame)
+        elif isinstance(msg, Exited):
+            self._mark_exited(msg.set_key, msg.rank, msg.raw, msg.error)
+        elif isinstance(msg, PidKnown):
+            self._set_pid(msg.set_key, msg.rank, msg.pid)
+        elif not isinstance(msg, Alive):
+            log.warning("head: unknown message from agent %d: %r", src, msg)
 
     def _on_relayed(self, agent: int, set_key: str, rank: int, frame: bytes) -> None:
         with self._lock:
@@ -386,9 +386,9 @@ class Head:
         if rec is None:
             return
         tag, obj = relay.decode(frame)
-        if tag == P.TAG_EVENT:
+        if tag == TAG_EVENT:
             self._on_event(rec, obj)
-        elif tag == P.TAG_REQUEST:
+        elif tag == TAG_REQUEST:
             self._answer(_RelayReply(self.world, agent, set_key), rank, obj)
 
     def _is_lost_rank(self, wrank: int) -> bool:
@@ -405,28 +405,22 @@ class Head:
 
     def _lose_host(self, host: str, why: str) -> None:
         """Every member on a lost host is reported exited (-9, HostLost); the run goes on."""
-        import logging
-
         with self._lock:
             if host in self.lost_hosts:
                 return
             self.lost_hosts[host] = why
             for rec in self.members.values():
-                if rec.host == host and rec.state != "exited":
-                    rec.state, rec.reported = "exited", True
-                    if rec.exitcode is None:
-                        rec.exitcode = -signal.SIGKILL
-                    if rec.error is None:
-                        rec.error = ("HostLost", f"host {host!r} was lost: {why}", "")
+                if rec.host == host and rec.state != MemberState.EXITED:
+                    rec.mark_exited(-signal.SIGKILL, ("HostLost", f"host {host!r} was lost: {why}", ""))
             self.changed.notify_all()
-        logging.getLogger("mpigroup.runtime").warning("mpigroup: host %r lost: %s", host, why)
+        log.warning("host %r lost: %s", host, why)
 
     def _poll_sets(self, status: MPI.Status) -> bool:
         busy = False
         with self._lock:
             live = [(s, rec) for s in self.sets.values() if s.intercomm is not None
                     for rec in s.members
-                    if rec.agent is None and (rec.state != "exited" or not rec.reported)]
+                    if rec.agent is None and (rec.state != MemberState.EXITED or not rec.reported)]
         for sset, rec in live:
             ic = sset.intercomm
             try:
@@ -434,9 +428,9 @@ class Head:
                     tag = status.Get_tag()
                     msg = ic.recv(source=rec.rank, tag=tag)
                     busy = True
-                    if tag == P.TAG_EVENT:
+                    if tag == TAG_EVENT:
                         self._on_event(rec, msg)
-                    elif tag == P.TAG_REQUEST:
+                    elif tag == TAG_REQUEST:
                         self._answer(ic, rec.rank, msg)
             except MPI.Exception:
                 # ULFM: the rank is gone. Its shim's status file says how.
@@ -446,38 +440,42 @@ class Head:
         return busy
 
     def _on_event(self, rec: MemberRecord, msg: tuple) -> None:
-        kind = msg[0]
         with self._lock:
-            if kind == "started":
-                self._pid_known(rec, msg[1])
-            elif kind == "output" and msg[1].startswith("forward-"):
-                _write_all(1 if msg[1] == "forward-stdout" else 2, msg[2])
-            elif kind == "output":
-                (rec.stdout if msg[1] == "stdout" else rec.stderr).append(msg[2])
-            elif kind == "finished":
-                rec.exitcode, rec.error, rec.reported = msg[1], msg[2], True
+            if isinstance(msg, Started):
+                self._pid_known(rec, msg.pid)
+            elif isinstance(msg, Output) and msg.stream.startswith("forward-"):
+                _write_all(1 if msg.stream == "forward-stdout" else 2, msg.data)
+            elif isinstance(msg, Output):
+                (rec.stdout if msg.stream == "stdout" else rec.stderr).append(msg.data)
+            elif isinstance(msg, Finished):
+                rec.exitcode, rec.error, rec.reported = msg.exitcode, msg.error, True
+            else:
+                log.warning("head: unknown event from puid %d: %r", rec.puid, msg)
             self.changed.notify_all()
 
     def _answer(self, comm, src: int, msg: tuple) -> None:
         req_id, op, kwargs = msg
-
         try:
             result = (req_id, True, handle_request(self, op, kwargs))
         except BaseException as exc:  # the caller re-raises it
             result = (req_id, False, exc)
         try:
-            comm.send(result, dest=src, tag=P.TAG_REPLY)
-        except Exception as exc:  # unpicklable exception: send its text
-            comm.send((req_id, False, RuntimeError(repr(exc))), dest=src, tag=P.TAG_REPLY)
+            comm.send(result, dest=src, tag=TAG_REPLY)
+        except Exception as send_error:  # the result or the exception cannot be pickled
+            failed = result[2] if not result[1] else send_error
+            # the caller still sees what was raised where: type, message and the head's traceback
+            remote = RemoteError(type(failed).__qualname__, str(failed),
+                                 "".join(traceback.format_exception(failed)), host=self.hostname)
+            comm.send((req_id, False, remote), dest=src, tag=TAG_REPLY)
 
     # ------------------------------------------------------- exit detection
     def _scan_status_files(self) -> bool:
         events = collect_status_files(self.status_dir)
-        for kind, set_key, rank, value, error in events:
-            if kind == "exited":
-                self._mark_exited(set_key, rank, value, error)
+        for event in events:
+            if isinstance(event, Exited):
+                self._mark_exited(event.set_key, event.rank, event.raw, event.error)
             else:
-                self._set_pid(set_key, rank, value)
+                self._set_pid(event.set_key, event.rank, event.pid)
         return bool(events)
 
     def _tail_output_files(self, only: Optional[str] = None) -> bool:
@@ -515,20 +513,19 @@ class Head:
         now = time.monotonic()
         with self._lock:
             local = [r for r in self.members.values()
-                     if r.state == "running" and r.pid and r.host == self.hostname]
+                     if r.state == MemberState.RUNNING and r.pid and r.host == self.hostname]
         for rec in local:
-            if P.pid_alive(rec.pid):
+            if pid_alive(rec.pid):
                 continue
             first = self._vanished.setdefault(rec.puid, now)
             if now - first < 1.0:
                 continue
             with self._lock:
-                if rec.state == "running":
-                    rec.state, rec.reported = "exited", True
+                if rec.state == MemberState.RUNNING:
                     if rec.exitcode is None:
-                        rec.exitcode = -signal.SIGKILL
                         rec.error = ("ProcessLost", "process vanished without an exit status "
                                      "(killed together with its launch shim?)", "")
+                    rec.mark_exited(-signal.SIGKILL)
                     self.changed.notify_all()
 
     def _set_pid(self, set_key: str, rank: int, pid: int) -> None:
@@ -550,11 +547,11 @@ class Head:
                 rec.exitcode = decode_status(raw)
             if error and rec.error is None:
                 rec.error = tuple(error)
-            rec.state = "exited"
+            rec.state = MemberState.EXITED
             if sset.foreign and rec.exitcode != 0:
                 # a PMI world behaves like an mpiexec job: one failed rank ends
                 # it (its peers would otherwise wait in MPI forever)
-                rest = [m.puid for m in sset.members if m.state != "exited"]
+                rest = [m.puid for m in sset.members if m.state != MemberState.EXITED]
                 if rest:
                     self.signal(rest, signal.SIGKILL)
             if sset.foreign:
@@ -564,7 +561,7 @@ class Head:
 
     def _free_if_done(self, sset: SpawnSet) -> None:
         """Free a set's intercommunicator once every member exited and reported (lock held)."""
-        if sset.intercomm is not None and all(m.state == "exited" and m.reported for m in sset.members
+        if sset.intercomm is not None and all(m.state == MemberState.EXITED and m.reported for m in sset.members
                                               if m.agent is None):
             try:
                 sset.intercomm.Free()
@@ -577,7 +574,7 @@ class Head:
         """Tell every other initial rank to leave its agent loop."""
         for wrank in range(1, self.world.Get_size()):
             if not self._is_lost_rank(wrank):
-                self.world.send(("shutdown",), dest=wrank, tag=P.TAG_CONTROL)
+                self.world.send(Shutdown(), dest=wrank, tag=TAG_CONTROL)
 
     def free_sets(self) -> None:
         with self._lock:
@@ -597,7 +594,7 @@ class Head:
 
     def live_puids(self) -> list[int]:
         with self._lock:
-            return [p for p, r in self.members.items() if r.state != "exited"]
+            return [p for p, r in self.members.items() if r.state != MemberState.EXITED]
 
     def terminate_all(self, patience: float = 3.0) -> list[int]:
         """SIGTERM then SIGKILL every live process; returns puids that would not die."""
@@ -615,7 +612,3 @@ class Head:
             while self.live_puids() and time.monotonic() < deadline:
                 self.wait_change(0.05)
         return self.live_puids()
-
-
-def _host_timeout() -> float:
-    return P.seconds_from_env("MPIGROUP_HOST_TIMEOUT", HOST_TIMEOUT_S)

@@ -14,6 +14,7 @@ import socket
 import subprocess
 from typing import Optional
 
+from ..base import config
 from ..topology import NodeDesc
 
 
@@ -87,7 +88,7 @@ def detect_gpus() -> tuple[list[int], Optional[str]]:
     ``MPIGROUP_GPUS`` overrides detection (containers that hide the driver's
     /proc entries, or nodes whose devices the site wants to restrict).
     """
-    override = os.environ.get("MPIGROUP_GPUS")
+    override = config.get("MPIGROUP_GPUS")
     if override is not None:
         return parse_gpu_override(override)
     nvidia = sorted(glob.glob("/proc/driver/nvidia/gpus/*"))
@@ -128,8 +129,7 @@ def node_name() -> str:
     hostname. Order: ``MPIGROUP_NODE`` (set by the runtime in every process it
     starts), PRRTE's ``PMIX_HOSTNAME``, then ``gethostname()``.
     """
-    return (os.environ.get("MPIGROUP_NODE") or os.environ.get("PMIX_HOSTNAME")
-            or socket.gethostname())
+    return config.get("MPIGROUP_NODE") or os.environ.get("PMIX_HOSTNAME") or socket.gethostname()
 
 
 def node_identity() -> str:

@@ -19,13 +19,14 @@ import ctypes
 import os
 from typing import Optional, Sequence
 
+from ..base.procs import mapped_files
+from ..errors import PMIxSpawnError
+
+__all__ = ["PMIxSpawnError", "available", "spawn_world"]
+
 PMIX_BOOL = 1
 PMIX_STRING = 3
 PMIX_NSPACE_LEN = 256
-
-
-class PMIxSpawnError(RuntimeError):
-    """PMIx_Spawn is not available or failed (the message has PMIx's status)."""
 
 
 class _DataArray(ctypes.Structure):
@@ -40,11 +41,7 @@ class _App(ctypes.Structure):
 
 def _loaded_libpmix() -> Optional[ctypes.CDLL]:
     """The libpmix this process's MPI already initialised (None without one, e.g. MPICH)."""
-    try:
-        with open("/proc/self/maps") as fh:
-            paths = [line.split()[-1] for line in fh if "libpmix.so" in line]
-    except OSError:
-        return None
+    paths = sorted(mapped_files(lambda path: "libpmix.so" in path))
     if not paths:
         return None
     lib = ctypes.CDLL(paths[0], mode=os.RTLD_NOLOAD)

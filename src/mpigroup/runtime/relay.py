@@ -17,18 +17,19 @@ host (the shape Dragon's transport agents have).
 
 This module holds the socket side only (no MPI): :class:`AgentChannel` is the
 worker's end. It offers the subset of an mpi4py communicator that the worker
-loop and :class:`~mpigroup.runtime.api.RemoteHeadAPI` use (``send``,
+loop and :class:`~mpigroup.runtime.head_api.RemoteHeadAPI` use (``send``,
 ``Iprobe``, ``recv``, ``issend``, ``Get_rank``), so they run unchanged over it.
 Frames are ``pickle.dumps((tag, obj))``; the agent forwards them as bytes.
 """
 from __future__ import annotations
 
 import collections
-import os
 import pickle
 import threading
 from multiprocessing.connection import Client, Connection
 from typing import Any
+
+from ..base import config
 
 SOCKET_NAME = "agent.sock"
 ENV_SOCKET = "MPIGROUP_AGENT_SOCKET"
@@ -64,10 +65,10 @@ class AgentChannel:
     @classmethod
     def connect(cls, set_key: str, rank: int) -> "AgentChannel":
         """Connect to the agent named by the environment and say who we are."""
-        path = os.environ[ENV_SOCKET]
+        path = config.get(ENV_SOCKET)
         if path.startswith("@"):  # Linux abstract socket (no NUL allowed in the environment)
             path = "\0" + path[1:]
-        key = bytes.fromhex(os.environ[ENV_KEY])
+        key = bytes.fromhex(config.get(ENV_KEY))
         conn = Client(path, family="AF_UNIX", authkey=key)
         conn.send_bytes(pickle.dumps((set_key, rank)))
         return cls(conn, rank)

@@ -1,7 +1,7 @@
 """The head's request table: what any process may ask of the head.
 
 The same operations are called directly on the head and through messages from
-every other process (:class:`mpigroup.runtime.api.RemoteHeadAPI`).
+every other process (:class:`mpigroup.runtime.head_api.RemoteHeadAPI`).
 
 The runtime's own operations are listed here. Services of higher layers (the
 shared-object universe of :mod:`mpigroup.sync`, telemetry) add theirs with
@@ -11,22 +11,47 @@ on the head the first time one of its operations is asked for.
 """
 from __future__ import annotations
 
+import enum
 import threading
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Union
 
 Handler = Callable[..., Any]
 
+
+class Op(str, enum.Enum):
+    """The runtime's own head operations. Their string values are what travels and what
+    :func:`handle_request` accepts too (providers register and are called by name)."""
+
+    NEW_PUIDS = "new_puids"
+    NEW_SET_KEY = "new_set_key"
+    SPAWN_PYTHON = "spawn_python"
+    REGISTER_FOREIGN_SET = "register_foreign_set"
+    STATUS = "status"
+    SIGNAL = "signal"
+    OUTPUT = "output"
+    ABANDON = "abandon"
+
+
+OpName = Union[Op, str]
+
 _OPS: dict[str, Handler] = {
-    "new_puids": lambda head, n: head.new_puids(n),
-    "new_set_key": lambda head, prefix="s": head.new_set_key(prefix),
-    "spawn_python": lambda head, members, hosts, join_universe=False: head.spawn_python(
+    Op.NEW_PUIDS.value: lambda head, n: head.new_puids(n),
+    Op.NEW_SET_KEY.value: lambda head, prefix="s": head.new_set_key(prefix),
+    Op.SPAWN_PYTHON.value: lambda head, members, hosts, join_universe=False: head.spawn_python(
         members, hosts, join_universe),
-    "register_foreign_set": lambda head, set_key, puids, hosts: head.register_foreign_set(set_key, puids, hosts),
-    "status": lambda head, puids: head.status(puids),
-    "signal": lambda head, puids, signum: head.signal(puids, signum),
-    "output": lambda head, puid, stream: head.output(puid, stream),
-    "abandon": lambda head, puids, exitcode: head.abandon(puids, exitcode),
+    Op.REGISTER_FOREIGN_SET.value: lambda head, set_key, puids, hosts: head.register_foreign_set(
+        set_key, puids, hosts),
+    Op.STATUS.value: lambda head, puids: head.status(puids),
+    Op.SIGNAL.value: lambda head, puids, signum: head.signal(puids, signum),
+    Op.OUTPUT.value: lambda head, puid, stream: head.output(puid, stream),
+    Op.ABANDON.value: lambda head, puids, exitcode: head.abandon(puids, exitcode),
 }
+assert set(_OPS) == {op.value for op in Op}
+
+
+def op_name(op: OpName) -> str:
+    """The plain string of an operation (an :class:`Op` hashes by its member name, not its value)."""
+    return op.value if isinstance(op, Op) else op
 _providers: dict[str, Callable[[], Mapping[str, Handler]]] = {}
 _lock = threading.Lock()
 
@@ -45,7 +70,8 @@ def operations() -> tuple[str, ...]:
     return tuple(_OPS) + tuple(op for op in _providers if op not in _OPS)
 
 
-def _handler(op: str) -> Handler:
+def _handler(op: OpName) -> Handler:
+    op = op_name(op)
     fn = _OPS.get(op)
     if fn is not None:
         return fn
@@ -64,6 +90,6 @@ def _handler(op: str) -> Handler:
     return fn
 
 
-def handle_request(head: Any, op: str, kwargs: dict) -> Any:
+def handle_request(head: Any, op: OpName, kwargs: dict) -> Any:
     """Run operation ``op`` on the head with ``kwargs`` and return its result."""
     return _handler(op)(head, **kwargs)

@@ -13,7 +13,9 @@ from typing import Any, Sequence
 
 from mpi4py import MPI
 
-from .shim import exec_rank_command, python_rank_command
+from ..base.mpienv import MPI_DEFAULTS
+from .commands import exec_rank_command, python_rank_command
+
 
 def forwarded_env() -> dict[str, str]:
     """Variables every spawned rank must see before its MPI_Init.
@@ -24,8 +26,6 @@ def forwarded_env() -> dict[str, str]:
     may have started before the head applied its defaults. Open MPI's own
     internal ``OMPI_MCA_*`` variables of this process are never copied.
     """
-    from ..base.mpienv import MPI_DEFAULTS
-
     names = {row[0] for row in MPI_DEFAULTS} | {"PYTHONPATH", "OPAL_PREFIX", "PATH"}
     own = {"MPIGROUP_PUID", "MPIGROUP_NODE"}  # set per process
     return {

@@ -9,16 +9,33 @@ the rest of its spawned set. The shim records how the process ended.
 """
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 import traceback
-from typing import Any, Optional
+from typing import Optional
 
 from ..base import shutdown
+from ..base.procs import mapped_files, pid_alive
 from ..base.shutdown import Stage
+from ..base.waiting import Backoff
+from ..runtime import context
+from ..runtime.nodeinfo import node_name
+from ..runtime.protocol import TAG_BOOT, TAG_EVENT, Finished, Output, Started
+from ..runtime.relay import AgentChannel
+from .output import OutputRouting
+
+# Imported when needed instead: mpi4py.MPI (a worker started by a node agent never
+# initialises MPI; for the others __main__ initialises it before this module loads,
+# because the head's spawn waits for every rank's MPI_Init), cloudpickle (only Python
+# targets need it) and sync.universe (only workers whose arguments hold shared objects).
+
+log = logging.getLogger(__name__)
 
 
 def _adopt_sys_path(member) -> None:
@@ -39,16 +56,11 @@ def _apply_placement(member) -> None:
 
 def _head_gone(head_host: str, head_pid: int) -> bool:
     """True once the head, if it runs on this node, has disappeared."""
-    from ..runtime.nodeinfo import node_name
-    from ..runtime.protocol import pid_alive
-
     return head_host == node_name() and not pid_alive(head_pid)
 
 
 def _watch_head(head_host: str, head_pid: int, on_lost) -> None:
     """Leave if the head process on this node is gone (never outlive a run)."""
-    from ..runtime.nodeinfo import node_name
-
     if head_host != node_name():
         return  # on another node we die with our agent (PR_SET_PDEATHSIG) or the launcher
 
@@ -112,7 +124,7 @@ def _join_user_threads(timeout: float = 60.0) -> None:
 
 def _run_python(member) -> tuple[int, Optional[tuple]]:
     try:
-        import cloudpickle
+        import cloudpickle  # lazy: an executable target never needs it
 
         fn, args, kwargs = cloudpickle.loads(member.target)
         sys.argv = [getattr(fn, "__name__", "mpigroup-worker")]
@@ -135,9 +147,6 @@ _child = None  # subprocess.Popen of an executable target
 def _run_exec(member) -> tuple[int, Optional[tuple]]:
     """Run a non-MPI executable as a child that dies with this rank."""
     global _child
-    import ctypes
-    import subprocess
-
     libc = ctypes.CDLL(None, use_errno=True)
 
     def preexec() -> None:
@@ -166,14 +175,7 @@ def _leave_pmix() -> None:
     to PRRTE, which may then tear down the set. PMIx_Finalize alone tells the
     PMIx server we are leaving on purpose. Only for Open MPI's libpmix.
     """
-    import ctypes
-
-    try:
-        with open("/proc/self/maps") as fh:
-            paths = {line.split()[-1] for line in fh if "libpmix.so" in line}
-    except OSError:
-        return
-    for path in paths:
+    for path in mapped_files(lambda path: "libpmix.so" in path):
         try:
             lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
             lib.PMIx_Finalize(None, ctypes.c_size_t(0))
@@ -188,8 +190,6 @@ def _connect(set_key: str, agent_rank: Optional[int]):
         from mpi4py import MPI  # first: the head's spawn waits for our MPI_Init
 
         return MPI.Comm.Get_parent()
-    from ..runtime.relay import AgentChannel
-
     return AgentChannel.connect(set_key, agent_rank)
 
 
@@ -197,42 +197,35 @@ def run(run_dir: str, set_key: str, head_at: str = "", agent_rank: Optional[int]
     """Boot, run the target, report. ``agent_rank``: started by a node agent (no MPI)."""
     parent = _connect(set_key, agent_rank)
 
-    from ..runtime import context
-    from ..runtime import protocol as P
-    from .output import OutputRouting
-
     # the sh shim starts us in the background, where SIGINT is ignored;
     # restore Python's default so stop() and Ctrl-C raise KeyboardInterrupt
     signal.signal(signal.SIGINT, signal.default_int_handler)
     relayed = agent_rank is not None
     rank = parent.Get_rank()
-    backoff = P.Backoff(maximum=2e-3)  # short: the boot message follows the spawn at once
+    backoff = Backoff(initial=50e-6, maximum=2e-3)  # short: the boot message follows the spawn at once
     deadline = time.monotonic() + 300
     next_check = time.monotonic() + 0.5
-    while not parent.Iprobe(0, P.TAG_BOOT):  # never block inside MPI (spins a core)
+    while not parent.Iprobe(0, TAG_BOOT):  # never block inside MPI (spins a core)
         now = time.monotonic()
         if now > deadline:
-            print("mpigroup worker: no boot message from the head in 300 s", file=sys.stderr)
+            log.error("worker: no boot message from the head in 300 s")
             os._exit(70)
         if now > next_check:
             host, _, pid = head_at.rpartition(":")
             if pid.isdigit() and _head_gone(host, int(pid)):
                 os._exit(1)
             next_check = now + 0.5
-        backoff.sleep()
-    boot = parent.recv(source=0, tag=P.TAG_BOOT)
+        backoff.pause()
+    boot = parent.recv(source=0, tag=TAG_BOOT)
     member = boot.member
     context.install_worker(parent, boot, relayed=relayed)
     host = context.current().hostname
-
-    def send_event(*event: Any) -> None:
-        parent.send(event, dest=0, tag=P.TAG_EVENT)
 
     send_lock = threading.Lock()
 
     def send_output(stream: str, data: bytes) -> None:
         with send_lock:
-            send_event("output", stream, data)
+            parent.send(Output(stream, data), dest=0, tag=TAG_EVENT)
 
     routing = OutputRouting()
     label = f"[{member.group_name or 'puid'} {member.puid} rank {rank}@{host}] " if member.label else None
@@ -244,9 +237,9 @@ def run(run_dir: str, set_key: str, head_at: str = "", agent_rank: Optional[int]
     _apply_placement(member)
     _adopt_sys_path(member)
     _watch_head(boot.head_host, boot.head_pid, lambda: _child and _child.kill())
-    send_event("started", os.getpid(), host)
+    parent.send(Started(os.getpid(), host), dest=0, tag=TAG_EVENT)
     if boot.universe_port:  # our arguments carry shared objects: join as one set
-        from ..sync.universe import join_spawned_set
+        from ..sync.universe import join_spawned_set  # only these workers need the shared-object layer
 
         join_spawned_set(boot.universe_port)
 
@@ -258,11 +251,11 @@ def run(run_dir: str, set_key: str, head_at: str = "", agent_rank: Optional[int]
     _kill_descendants()
     routing.close()
     with send_lock:
-        req = parent.issend(("finished", code, error), dest=0, tag=P.TAG_EVENT)
-        backoff = P.Backoff(maximum=20e-3)
+        req = parent.issend(Finished(code, error), dest=0, tag=TAG_EVENT)
+        backoff = Backoff(initial=50e-6, maximum=20e-3)
         deadline = time.monotonic() + 600
         while not req.Test() and time.monotonic() < deadline:
-            backoff.sleep()
+            backoff.pause()
     if not relayed:
         _leave_pmix()
     os._exit(code if 0 <= code <= 255 else (128 - code if code < 0 else 1))
@@ -286,6 +279,6 @@ def main(argv: Optional[list[str]] = None) -> None:
     except BaseException:  # e.g. the head died mid-handshake and MPI raised
         # never leave through the interpreter: its MPI_Finalize would wait
         # (spinning a core) for a head and a set that are gone
-        traceback.print_exc()
+        log.error("worker: failed before its target could report", exc_info=True)
         sys.stderr.flush()
         os._exit(70)

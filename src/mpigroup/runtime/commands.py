@@ -1,4 +1,4 @@
-"""The launch shims that record how every spawned process ended.
+"""The command lines of spawned ranks, and the exit-status files their launch shims write.
 
 MPI tells a parent nothing about a child's exit status, and a rank killed by a
 signal cannot report it itself. So every spawned rank starts under a shim that
@@ -10,24 +10,33 @@ directory; a file there means the process is gone, never a guess.
   process killed by signal N. The shim's own stderr goes to /dev/null so the
   shell's "Killed" notice does not reach the user; the worker keeps the
   original stderr through fd 3.
-* MPI executables (PMI pass-through) run under ``python -m mpigroup.runtime.shim``
+* MPI executables (PMI pass-through) run under ``python -m mpigroup.worker.shim``
+  (:mod:`mpigroup.worker.shim`, with every other program of a spawned process),
   which also applies cwd, environment, CPU affinity and output redirection
   before starting the program, and writes ``<set_key>.<rank>.pid``. Its rank
   specs travel in the spawn arguments, so no shared filesystem is needed.
+
+This module is the runtime's side (no MPI): the commands, and reading the
+files back as the :class:`~.protocol.Exited` and :class:`~.protocol.PidKnown`
+messages that a node agent forwards.
 """
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
+from typing import Union
+
+from .protocol import Exited, PidKnown
+
+SHIM_MODULE = "mpigroup.worker.shim"  # the Python launch shim (a module path, not an import)
+WORKER_MODULE = "mpigroup.worker"  # the Python worker rank
+PMI_PYTHON_MODULE = "mpigroup.worker.pmi_python"  # a Python rank of a PMI world
 
 SH_SHIM = (
     'exec 3>&2 2>/dev/null\n'
     'd="$1"; k="$2"; h="$3"; shift 3\n'
     '[ $# -gt 0 ] && export "$@"\n'
-    '"$0" -m mpigroup.worker "$d" "$k" "$h" 2>&3 3>&- &\n'
+    '"$0" -m ' + WORKER_MODULE + ' "$d" "$k" "$h" 2>&3 3>&- &\n'
     'wait $!\n'
     's=$?\n'
     'f="$d/status/$k.${PMIX_RANK:-${PMI_RANK:-0}}"\n'
@@ -49,11 +58,13 @@ def python_rank_command(python: str, run_dir: str, set_key: str, head: str, env:
 
 def exec_rank_command(python: str, run_dir: str, set_key: str, first: int, encoded: str) -> tuple[str, list[str]]:
     """(command, argv) for an MPI executable rank under the Python shim."""
-    return python, ["-m", "mpigroup.runtime.shim", run_dir, set_key, str(first), encoded]
+    return python, ["-m", SHIM_MODULE, run_dir, set_key, str(first), encoded]
 
 
 SPECS_ENV = "MPIGROUP_PMI_SPECS"  # the rank specs, when they travel in the environment
 SPECS_FROM_ENV = "-"  # what the command line says instead of the specs then
+PAYLOAD_ENV = "MPIGROUP_PMI_PAYLOAD"  # a PMI Python rank's target (base64 cloudpickle)
+ERROR_FILE_ENV = "MPIGROUP_ERROR_FILE"  # where a PMI Python rank that raised leaves its traceback
 
 
 def decode_status(raw: int) -> int:
@@ -63,8 +74,8 @@ def decode_status(raw: int) -> int:
     return raw
 
 
-def collect_status_files(status_dir: str) -> list[tuple]:
-    """Read and remove what the shims wrote: [("exited"|"pid", set_key, rank, value, error)].
+def collect_status_files(status_dir: str) -> list[Union[Exited, PidKnown]]:
+    """Read and remove what the shims wrote, as the messages that report it.
 
     An ``.exit`` file holds the raw status on its first line and, for a
     Python rank of a PMI world that raised, a JSON [type, message, traceback]
@@ -97,73 +108,6 @@ def collect_status_files(status_dir: str) -> list[tuple]:
                 value = int(json.loads(text)["pid"])
         except (OSError, ValueError, KeyError):
             continue
-        events.append(("exited" if kind == "exit" else "pid", set_key, int(rank), value, error))
+        events.append(Exited(set_key, int(rank), value, error) if kind == "exit" else
+                      PidKnown(set_key, int(rank), value))
     return events
-
-
-def _write_atomic(path: str, text: str) -> None:
-    with open(path + ".tmp", "w") as fh:
-        fh.write(text)
-    os.replace(path + ".tmp", path)
-
-
-def _open_stream(mode, default_fd: int):
-    if mode is None:
-        return None
-    if mode == "devnull":
-        return subprocess.DEVNULL
-    if mode == "stdout":
-        return subprocess.STDOUT
-    return open(mode, "ab")
-
-
-def main(argv: list[str]) -> int:
-    """Run one MPI executable rank: argv = [run_dir, set_key, first_rank, specs_b64]."""
-    import base64
-
-    run_dir, set_key, first, encoded = argv
-    if encoded == SPECS_FROM_ENV:
-        encoded = os.environ.pop(SPECS_ENV)
-    rank = os.environ.get("PMIX_RANK") or os.environ.get("PMI_RANK") or "0"
-    spec = json.loads(base64.b64decode(encoded))[int(rank) - int(first)]
-    base = os.path.join(run_dir, "status", f"{set_key}.{rank}")
-    env = dict(os.environ)
-    env.update(spec.get("env") or {})
-    env["MPIGROUP_ERROR_FILE"] = base + ".error"  # a Python rank that raises leaves its traceback here
-    cpus = spec.get("cpus")
-
-    def preexec() -> None:
-        if cpus:
-            os.sched_setaffinity(0, cpus)
-
-    try:
-        proc = subprocess.Popen(
-            spec["argv"],
-            cwd=spec.get("cwd") or None,
-            env=env,
-            stdout=_open_stream(spec.get("stdout"), 1),
-            stderr=_open_stream(spec.get("stderr"), 2),
-            preexec_fn=preexec,
-        )
-    except OSError as exc:
-        print(f"mpigroup: cannot start {spec['argv'][0]!r}: {exc}", file=sys.stderr)
-        _write_atomic(base + ".exit", "127\n")
-        return 0
-    _write_atomic(base + ".pid", json.dumps({"pid": proc.pid, "host": os.uname().nodename}))
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda s, _f: proc.send_signal(s))
-    code = proc.wait()
-    raw = 128 - code if code < 0 else code
-    error = ""
-    try:
-        with open(base + ".error") as fh:
-            error = fh.read()
-        os.unlink(base + ".error")
-    except OSError:
-        pass
-    _write_atomic(base + ".exit", f"{raw}\n{error}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
