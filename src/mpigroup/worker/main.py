@@ -21,7 +21,7 @@ import traceback
 from typing import Optional
 
 from ..base import shutdown
-from ..base.procs import mapped_files, pid_alive
+from ..base.procs import finalize_pmix, pid_alive
 from ..base.shutdown import Stage
 from ..base.waiting import Backoff
 from ..runtime import context
@@ -167,23 +167,6 @@ def _leave_universe() -> None:
     shutdown.run(Stage.LEAVE)
 
 
-def _leave_pmix() -> None:
-    """Finalize PMIx (not MPI) so the launcher counts our exit as orderly.
-
-    ``MPI_Finalize`` would wait for the whole spawned set to disconnect; a
-    process that exits with no finalize at all is "terminated without sync"
-    to PRRTE, which may then tear down the set. PMIx_Finalize alone tells the
-    PMIx server we are leaving on purpose. Only for Open MPI's libpmix.
-    """
-    for path in mapped_files(lambda path: "libpmix.so" in path):
-        try:
-            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
-            lib.PMIx_Finalize(None, ctypes.c_size_t(0))
-        except (OSError, AttributeError):
-            pass
-        return
-
-
 def _connect(set_key: str, agent_rank: Optional[int]):
     """The channel to the head: the parent intercommunicator, or the node agent's socket."""
     if agent_rank is None:
@@ -257,7 +240,7 @@ def run(run_dir: str, set_key: str, head_at: str = "", agent_rank: Optional[int]
         while not req.Test() and time.monotonic() < deadline:
             backoff.pause()
     if not relayed:
-        _leave_pmix()
+        finalize_pmix()
     os._exit(code if 0 <= code <= 255 else (128 - code if code < 0 else 1))
 
 
