@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from ..base import shutdown
 from ..base.shutdown import Stage
-from ..base.waiting import deadline_for, expired
+from ..base.waiting import deadline_for, expired, remaining
 from ..errors import QueueBroken
 from . import rma, serialize, universe
 from .ring import COUNT, FAST_BYTES, UNFINISHED, Ring
@@ -38,6 +38,9 @@ class _QueueBase(Ring):
             raise _stdqueue.Empty
         return serialize.loads(body)
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} at arena+{self._offset} maxsize={self._maxsize}>"
+
 
 class Queue(_QueueBase):
     """``multiprocessing.Queue`` over RMA: ``Queue(maxsize=0, *, capacity=4 MiB)``."""
@@ -50,7 +53,9 @@ class Queue(_QueueBase):
         self._buffer: collections.deque = collections.deque()
         self._cond = threading.Condition()
         self._feeder: Optional[threading.Thread] = None
+        self._last_feeder: Optional[threading.Thread] = None  # joined by _flush
         self._joincancelled = False
+        self._broken: Optional[QueueBroken] = None  # set when this process found the ring dead
 
     def put(self, obj: Any, block: bool = True, timeout: Optional[float] = None) -> None:
         if self._closed:
@@ -62,20 +67,39 @@ class Queue(_QueueBase):
         size = serialize.frame_size(pieces)
         counted = self._maxsize > 0
         self._count_task()
-        if counted and not self._reserve_slot(deadline_for(block, timeout)):
+        try:
+            if counted and not self._reserve_slot(deadline_for(block, timeout)):
+                raise _stdqueue.Full
+        except BaseException:
             self._count_task(-1)
-            raise _stdqueue.Full
+            raise
         with self._cond:
             if not self._buffer and size <= FAST_BYTES:  # fits at once: no feeder thread involved
                 if self._try_put_small(pieces, size, count=not counted):
                     return
+            if self._feeder is None:  # slow path: is the ring dead? (a dead ring's locks stay held)
+                self._check_broken(counted)
             if not counted:
                 self._adjust(COUNT, 1)
             self._buffer.append(pieces)
             if self._feeder is None:  # started per backlog; holds the queue until it is written
                 _backlogged.add(self)
                 self._feeder = threading.Thread(target=self._feed, name="mpigroup-queue-feeder", daemon=True)
+                self._last_feeder = self._feeder
                 self._feeder.start()
+
+    def _check_broken(self, counted: bool) -> None:
+        """QueueBroken (undoing this put's counts) if the ring is known or found to be dead."""
+        if self._broken is None:
+            try:
+                self._find_broken()
+            except QueueBroken as exc:
+                self._broken = exc
+        if self._broken is not None:
+            self._count_task(-1)
+            if counted:
+                self._adjust(COUNT, -1)
+            raise QueueBroken(str(self._broken))
 
     def _count_task(self, delta: int = 1) -> None:
         pass
@@ -107,33 +131,51 @@ class Queue(_QueueBase):
         self._joincancelled = True
 
     def _feed(self) -> None:
-        """Feeder thread: streams buffered frames into the ring, oldest first, then ends."""
+        """Feeder thread: streams buffered frames into the ring, oldest first, then ends.
+
+        On QueueBroken it stops at once and drops what it holds (nothing can
+        ever be written again), so exiting never waits for it.
+        """
         while True:
             with self._cond:
                 if not self._buffer:
-                    self._feeder = None
-                    _backlogged.discard(self)
-                    self._cond.notify_all()
+                    self._stop_feeding()
                     return
                 pieces = self._buffer[0]
             try:
                 self._put_now(pieces, None)
+            except QueueBroken as exc:
+                with self._cond:
+                    self._broken = exc
+                    log.warning("queue feeder stopped, %d item(s) put by this process dropped: %s",
+                                len(self._buffer), exc)
+                    self._buffer.clear()
+                    self._stop_feeding()
+                return
             except Exception as exc:  # e.g. the queue was destroyed meanwhile
                 log.error("queue feeder dropped an item of %r: %s", self, exc, exc_info=True)
             with self._cond:
                 self._buffer.popleft()
 
+    def _stop_feeding(self) -> None:
+        """The feeder ends (caller holds ``_cond``)."""
+        self._feeder = None
+        _backlogged.discard(self)
+        self._cond.notify_all()
+
     def _flush(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the feeder has written (or dropped) what it holds and ended; False on timeout."""
         deadline = deadline_for(True, timeout)
         with self._cond:
             while self._feeder is not None:
                 if expired(deadline):
                     return False
                 self._cond.wait(0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic())))
+            thread = self._last_feeder
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(remaining(deadline))  # it has only its return left
         return True
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} at arena+{self._offset} maxsize={self._maxsize}>"
 
 
 class JoinableQueue(Queue):
@@ -154,7 +196,7 @@ class JoinableQueue(Queue):
 
     def join(self, timeout: Optional[float] = None) -> None:
         """Block until every item put has been marked done (TimeoutError after ``timeout``)."""
-        deadline, wait = deadline_for(True, timeout), universe.backoff()
+        deadline, wait, checked = deadline_for(True, timeout), universe.backoff(), time.monotonic()
         while True:
             uni = universe.current()
             with uni.lock:
@@ -162,6 +204,9 @@ class JoinableQueue(Queue):
                     return
             if expired(deadline):
                 raise TimeoutError(f"JoinableQueue.join() timed out after {timeout} s")
+            if time.monotonic() - checked >= 1.0:  # the items of a broken queue are never done
+                checked = time.monotonic()
+                self._find_broken()
             wait.pause(deadline)
 
 

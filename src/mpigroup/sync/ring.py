@@ -11,6 +11,14 @@ order is kept. Storing the next position publishes it and unlocks in one
 atomic write. ``count`` is the number of frames sent and not yet received
 (``qsize``, ``maxsize``) where the ring counts them.
 
+``owner_w``/``owner_r`` hold the pid of a streaming holder of that side
+(0 for a one-step fast path). A process that dies while streaming leaves
+half a frame: whoever waits on it (a reader waiting for the rest, a writer
+waiting for space, anyone waiting for the lock) finds the holder's pid gone,
+marks that owner word ``BROKEN`` and raises :class:`~mpigroup.errors.QueueBroken`;
+so does everyone after: a broken ring stays broken. These checks run only
+while waiting, never on the fast paths.
+
 A frame is what :func:`mpigroup.sync.serialize.dumps` makes: ``u64`` body
 length, then the body. The public API of :class:`Ring` (``send``,
 ``receive``, ``exists``, ``ref``/``from_ref``, ``load_word``/``store_word``,
@@ -31,13 +39,14 @@ from ..base.waiting import Backoff, expired
 from ..errors import QueueBroken
 from . import rma, serialize, universe
 
-__all__ = ["Ring", "FAST_BYTES", "RING_WORDS"]
+__all__ = ["Ring", "BROKEN", "FAST_BYTES", "RING_WORDS"]
 
 WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R = range(8)
 RING_WORDS = 8  # state words of every ring; a subclass's extra_words follow
 _OWNER = {WPOS: OWNER_W, RPOS: OWNER_R}
 _CHUNK = 256 << 10  # largest single MPI_Put/MPI_Get of a stream: small enough that reader and writer overlap
 FAST_BYTES = 1 << 20  # frames up to this size move in one critical section
+BROKEN = -1  # an owner word's value once its holder died mid-frame: the ring is dead for everyone
 
 Stalled = Optional[Callable[[], None]]
 
@@ -57,27 +66,32 @@ def _uninitialized(nbytes: int) -> memoryview:
     return memoryview(np.empty(nbytes, np.uint8))
 
 
-def _stall(wait: Optional[Backoff], stalled: Stalled) -> Backoff:
-    """A stream cannot move (the ring is full, or the rest of the frame is not written yet): wait.
-
-    ``wait`` is None after progress (a new wait starts with its spin); returns the wait to pass next time.
-    """
-    if stalled is not None:
-        stalled()  # may raise: the other side is gone
-    if wait is None:
-        wait = universe.backoff()
-    wait.pause()
-    return wait
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` of this node has exited (a zombie not yet reaped counts as exited)."""
+    if not pid_alive(pid):
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return not pid_alive(pid)  # no /proc, or it vanished meanwhile
 
 
 class _HolderWatch:
-    """Notices a side lock that keeps one value for a long time (its holder may be dead)."""
+    """Notices a side lock that keeps one value for a while: is its holder dead?
 
-    PATIENCE = 5.0  # a fast path holds a lock for microseconds; a streaming holder records its pid
+    Used only while waiting. A streaming holder records its pid: once the
+    value has not moved for ``LIVENESS`` seconds, that pid is checked (then
+    again every ``LIVENESS``). A fast-path holder records none and holds the
+    lock for microseconds: after ``PATIENCE`` seconds its lock is released.
+    """
+
+    LIVENESS = 0.05
+    PATIENCE = 5.0
 
     def __init__(self) -> None:
         self.value: Optional[int] = None
-        self.since = 0.0
+        self.since = self.checked = 0.0
 
     def reset(self) -> None:
         self.value = None
@@ -88,11 +102,12 @@ class _HolderWatch:
             value = rma.load(uni, ring._word(side))
         now = time.monotonic()
         if not value & 1 or value != self.value:
-            self.value, self.since = (value if value & 1 else None), now
+            self.value, self.since, self.checked = (value if value & 1 else None), now, now
             return
-        if now - self.since > self.PATIENCE:
-            ring._recover(side, value)
-            self.value = None
+        if now - self.checked >= self.LIVENESS:
+            self.checked = now
+            if ring._recover(side, value, force=now - self.since > self.PATIENCE):
+                self.value = None
 
 
 class Ring(rma.SharedObject):
@@ -174,24 +189,53 @@ class Ring(rma.SharedObject):
                 return None
             wait.pause(deadline)
 
-    def _recover(self, side: int, seen: int) -> None:
-        """The lock of ``side`` has held the value ``seen`` for a long time: is its holder dead?
+    def _recover(self, side: int, seen: int, force: bool) -> bool:
+        """The lock of ``side`` has held the value ``seen`` for a while: is its holder dead?
 
         A holder inside a one-step fast path has no owner recorded and has not
         published anything (publishing and unlocking are one write), so its
-        lock is simply released. A streaming holder records its pid; if that
-        process is gone mid-frame, the queue cannot be repaired.
+        lock is released when ``force`` is set; returns True then. A streaming
+        holder records its pid; if that process is gone mid-frame, the ring
+        cannot be repaired: it is marked ``BROKEN`` and ``QueueBroken`` raised.
         """
         uni = universe.current()
         with uni.lock:
             owner = rma.load(uni, self._word(_OWNER[side]))
             if owner == 0:
-                rma.cas(uni, self._word(side), seen, seen & ~1)
-                return
-        if not pid_alive(owner):
-            what = "producer" if side == WPOS else "consumer"
-            raise QueueBroken(f"{type(self).__name__}: its {what} (pid {owner}) died in the middle of a frame; "
-                              "the queue cannot be used any more")
+                if force:
+                    rma.cas(uni, self._word(side), seen, seen & ~1)
+                return force
+        if owner == BROKEN or _gone(owner):
+            self._break(side, owner)
+        return False
+
+    def _break(self, side: int, owner: int) -> None:
+        """Mark ``side`` dead (its holder ``owner`` died mid-frame, or this process gives up
+        mid-frame) and raise QueueBroken: the lock stays held, so every later user raises too."""
+        try:
+            uni = universe.current()
+            with uni.lock:
+                rma.store(uni, self._word(_OWNER[side]), BROKEN)
+        except Exception:  # noqa: BLE001 - the universe is going away: nobody will use the ring
+            pass
+        what = "producer" if side == WPOS else "consumer"
+        if owner == BROKEN:
+            why = f"it is broken (a {what} died or failed in the middle of a frame)"
+        elif owner == os.getpid():
+            why = f"this {what} failed in the middle of a frame"
+        else:
+            why = f"its {what} (pid {owner}) died in the middle of a frame"
+        raise QueueBroken(f"{self!r}: {why}; it cannot be used any more")
+
+    def _find_broken(self) -> None:
+        """QueueBroken if a side is held by a dead streamer or marked broken (slow paths only)."""
+        uni = universe.current()
+        for side in (WPOS, RPOS):
+            with uni.lock:
+                locked = rma.load(uni, self._word(side)) & 1
+                owner = rma.load(uni, self._word(_OWNER[side])) if locked else 0
+            if owner == BROKEN or (owner > 0 and _gone(owner)):
+                self._break(side, owner)
 
     def _store_pos(self, uni: universe.Universe, side: int, pos: int, locked: bool) -> None:
         rma.store(uni, self._word(side), pos | 1 if locked else pos)
@@ -209,6 +253,34 @@ class Ring(rma.SharedObject):
         return rma.load(uni, self._word(WPOS if side == RPOS else RPOS)) & ~1
 
     # ------------------------------------------------------------ stream
+    def _stall(self, wait: Optional[Backoff], stalled: Stalled, watch: _HolderWatch, other: int) -> Backoff:
+        """A stream cannot move (the ring is full, or the rest of the frame is not written yet): wait.
+
+        ``stalled`` (may raise: the other side is gone) and ``watch`` on the
+        ``other`` side's lock (QueueBroken if its streaming holder died) are
+        checked first. ``wait`` is None after progress (a new wait starts with
+        its spin); returns the wait to pass next time.
+        """
+        if stalled is not None:
+            stalled()
+        watch.check(self, other)
+        if wait is None:
+            wait = universe.backoff()
+        wait.pause()
+        return wait
+
+    def _streaming(self, side: int, step: Callable[..., int], *args: Any) -> int:
+        """Run a stream ``step`` while holding ``side``; if it raises, the frame is half
+        done: mark the side broken (``QueueBroken`` for everyone after) and re-raise."""
+        try:
+            return step(*args)
+        except BaseException:
+            try:
+                self._break(side, os.getpid())
+            except QueueBroken:
+                pass
+            raise
+
     def _write_frame(self, pieces: list, w: int, stalled: Optional[Callable[[], None]] = None) -> int:
         """Stream a frame in at ``w`` (producer lock held); returns the padded end.
 
@@ -221,6 +293,7 @@ class Ring(rma.SharedObject):
         views = [_as_bytes(p) for p in pieces]
         index, done, free = 0, 0, 0
         wait: Optional[Backoff] = None  # made when the stream first stalls
+        watch = _HolderWatch()  # on the consumers' lock: a reader that died mid-frame never frees space
         while index < len(views):
             uni = universe.current()
             with uni.lock:
@@ -244,7 +317,7 @@ class Ring(rma.SharedObject):
                     self._store_pos(uni, WPOS, pos & ~7, locked=True)  # consumers may follow
                     wait = None
                     continue
-            wait = _stall(wait, stalled)
+            wait = self._stall(wait, stalled, watch, RPOS)
         return (pos + 7) & ~7
 
     def _read_into(self, out: memoryview, pos: int, stalled: Optional[Callable[[], None]] = None) -> int:
@@ -255,6 +328,7 @@ class Ring(rma.SharedObject):
         cap, ring = self._capacity, self._data
         done, written = 0, pos
         wait: Optional[Backoff] = None  # made when the stream first stalls
+        watch = _HolderWatch()  # on the producers' lock: the writer of this frame may have died
         while done < out.nbytes:
             uni = universe.current()
             with uni.lock:
@@ -270,7 +344,7 @@ class Ring(rma.SharedObject):
                     self._store_pos(uni, RPOS, pos & ~7, locked=True)  # space for producers
                     wait = None
                     continue
-            wait = _stall(wait, stalled)
+            wait = self._stall(wait, stalled, watch, WPOS)
         return pos
 
     def _read_frame(self, r: int, start: memoryview, stalled: Optional[Callable[[], None]] = None
@@ -280,14 +354,14 @@ class Ring(rma.SharedObject):
         body = _uninitialized(serialize.body_length(start))
         have = start.nbytes - 8
         body[:have] = start[8:]
-        pos = self._read_into(body[have:], r + start.nbytes, stalled)
+        pos = self._streaming(RPOS, self._read_into, body[have:], r + start.nbytes, stalled)
         self._unlock(RPOS, (pos + 7) & ~7)
         return body
 
     # ---------------------------------------------------------- counting
     def _reserve_slot(self, deadline: Optional[float]) -> bool:
-        """count += 1, waiting while the queue is at maxsize."""
-        wait = universe.backoff()
+        """count += 1, waiting while the queue is at maxsize (QueueBroken if the ring died meanwhile)."""
+        wait, checked = universe.backoff(), time.monotonic()
         while True:
             uni = universe.current()
             with uni.lock:
@@ -299,6 +373,9 @@ class Ring(rma.SharedObject):
                     return True
             if expired(deadline):
                 return False
+            if time.monotonic() - checked >= _HolderWatch.LIVENESS:  # a dead ring never frees a slot
+                checked = time.monotonic()
+                self._find_broken()
             wait.pause(deadline)
 
     def _adjust(self, word: int, delta: int) -> None:
@@ -393,10 +470,11 @@ class Ring(rma.SharedObject):
 
         A frame up to ``FAST_BYTES`` that fits goes in in one step; a larger
         one streams in as the reader frees space, and once started it is
-        finished (a timeout there would leave half a frame). ``stalled`` is
-        called while the ring is full and may raise (a dead reader); then the
-        ring stays locked: it is dead. ``QueueBroken`` if another sender died
-        in the middle of a frame.
+        finished (a timeout there would leave half a frame) unless a reader
+        dies in the middle of a frame: ``QueueBroken`` then. ``stalled`` is
+        called while the ring is full and may raise (a dead reader); on any
+        exception mid-frame the ring is marked broken. ``QueueBroken`` if
+        another sender died in the middle of a frame.
         """
         size = sum(_as_bytes(p).nbytes for p in pieces)
         if size <= FAST_BYTES:
@@ -416,7 +494,7 @@ class Ring(rma.SharedObject):
             raise TimeoutError(f"{type(self).__name__}: could not take the producer lock in time")
         if self.counted:
             self._adjust(COUNT, 1)
-        end = self._write_frame(pieces, w, stalled)  # on an exception the ring stays locked: it is dead
+        end = self._streaming(WPOS, self._write_frame, pieces, w, stalled)
         self._unlock(WPOS, end)
 
     def receive(self, deadline: Optional[float], stalled: Stalled = None, spin: Optional[float] = None
@@ -425,8 +503,10 @@ class Ring(rma.SharedObject):
 
         Waits with :func:`~mpigroup.sync.universe.backoff`, spinning ``spin``
         seconds first if given. ``stalled`` is called between polls and while
-        a large frame is incomplete; it may raise. ``QueueBroken`` if another
-        reader died in the middle of a frame.
+        a large frame is incomplete; it may raise. A frame that has started
+        arriving is read to its end whatever the deadline, as long as its
+        writer lives; ``QueueBroken`` if it died in the middle of the frame,
+        or if another reader did (the ring is then broken for good).
         """
         wait = watch = None  # made on the first miss: most calls find a frame at once
         while True:  # the consumer lock is never held while waiting for data
@@ -487,11 +567,7 @@ class Ring(rma.SharedObject):
         w = self._lock(WPOS, deadline)
         if w is None:
             raise TimeoutError("could not obtain the queue's producer lock in time")
-        end = w
-        try:
-            end = self._write_frame(pieces, w)
-        finally:
-            self._unlock(WPOS, end)
+        self._unlock(WPOS, self._streaming(WPOS, self._write_frame, pieces, w))
 
     def qsize(self) -> int:
         """Frames sent and not yet received (counted rings)."""
