@@ -9,7 +9,7 @@ from helpers import copy_script, run_mpigroup
 
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_get_raises_queue_broken_when_the_producer_dies_mid_frame(tmp_path, when):
-    res = run_mpigroup(copy_script(tmp_path, "queue_dead_writer.py"), when, timeout=240)
+    res = run_mpigroup(copy_script(tmp_path, "queue_dies_mid_frame.py"), "writer", when, timeout=240)
     out = res.stdout + res.stderr
     assert "FIRST-GET QueueBroken" in res.stdout, out
     assert "SECOND-GET QueueBroken" in res.stdout, out
@@ -23,7 +23,7 @@ def test_get_raises_queue_broken_when_the_producer_dies_mid_frame(tmp_path, when
 def test_put_stops_when_the_consumer_dies_mid_frame(tmp_path, kind):
     """Queue: the feeder stops at once and says what it dropped, so neither join_thread()
     nor the exit (flush_all) waits for it (issue 15, item 9). SimpleQueue: put raises."""
-    res = run_mpigroup(copy_script(tmp_path, "queue_dead_reader.py"), kind, timeout=240)
+    res = run_mpigroup(copy_script(tmp_path, "queue_dies_mid_frame.py"), "reader", kind, timeout=240)
     out = res.stdout + res.stderr
     assert "KILLED" in res.stdout, out
     assert "GET-AFTER QueueBroken" in res.stdout, out

@@ -271,10 +271,13 @@ class Ring(rma.SharedObject):
 
     def _streaming(self, side: int, step: Callable[..., int], *args: Any) -> int:
         """Run a stream ``step`` while holding ``side``; if it raises, the frame is half
-        done: mark the side broken (``QueueBroken`` for everyone after) and re-raise."""
+        done: mark the side broken (``QueueBroken`` for everyone after) and re-raise.
+        The read side of a single-reader ring records no owner: its one reader decides."""
         try:
             return step(*args)
         except BaseException:
+            if side == RPOS and self.single_reader:
+                raise
             try:
                 self._break(side, os.getpid())
             except QueueBroken:
