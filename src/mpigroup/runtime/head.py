@@ -143,6 +143,7 @@ class Head:
         self.lost_hosts: dict[str, str] = {}  # host -> why
         self.host_timeout = config.get("MPIGROUP_HOST_TIMEOUT")
         self._relay_files = forward_output_through_head()  # only singleton runs write to out/
+        self._segments: list[str] = []  # a singleton's /dev/shm segments, as recorded in its run dir
 
     # ------------------------------------------------------------------ ids
     def new_puids(self, n: int) -> list[int]:
@@ -183,6 +184,7 @@ class Head:
                 ic, local_order = spawn_python_set(self, set_key, [members[i] for i in here],
                                                    [hosts[i] for i in here])
                 order = [here[i] for i in local_order]
+                self._record_segments()
         relayed = [(h, i) for h, idxs in remote.items() for i in idxs]
         records = []
         with self._lock:
@@ -218,6 +220,17 @@ class Head:
         while requests and not MPI.Request.Testall(requests):
             backoff.pause()
         return [m.puid for m in members]
+
+    def _record_segments(self) -> None:
+        """A singleton records its Open MPI segments (mapped from its first spawn on) for reclaim after a SIGKILL."""
+        if not self._relay_files:
+            return
+        from .reclaim import own_segments, record_owner
+
+        segments = own_segments()
+        if segments != self._segments:
+            self._segments = segments
+            record_owner(self.run_dir, True, segments)
 
     def _agent_for(self, host: str) -> int:
         """World rank of the agent that starts processes on ``host`` (raises if there is none)."""
