@@ -13,8 +13,9 @@ both: ``mpigroup-<pid>-XXXX`` in the temp directory, and
 * removes the run directories in the temp directory whose owner is gone
   (:func:`reclaim_stale_runs`): same uid only; a pid that exists again
   protects a directory only if that process started before the directory was
-  made (or has the recorded start time); a directory's recorded segments go
-  with it. Nothing else in /dev/shm is touched: only names recorded by a dead
+  made (or has the recorded start time); a directory recorded by another pid
+  namespace (a container sharing the temp dir) is left alone; a directory's
+  recorded segments go with it. Nothing else in /dev/shm is touched: only names recorded by a dead
   run of this user, owned by this user.
 """
 from __future__ import annotations
@@ -43,6 +44,13 @@ def _boot_id() -> str:
     try:
         with open("/proc/sys/kernel/random/boot_id") as fh:
             return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
     except OSError:
         return ""
 
@@ -81,7 +89,8 @@ def record_owner(run_dir: str, singleton: bool, segments: Optional[list[str]] = 
     """
     if segments is None:
         segments = own_segments() if singleton else []
-    owner = {"pid": os.getpid(), "start": _start_ticks(os.getpid()), "boot": _boot_id(), "segments": segments}
+    owner = {"pid": os.getpid(), "start": _start_ticks(os.getpid()), "boot": _boot_id(),
+             "pidns": _pid_namespace(), "segments": segments}
     path = os.path.join(run_dir, OWNER_FILE)
     try:
         with open(path + ".tmp", "w") as fh:
@@ -102,6 +111,8 @@ def _read_owner(path: str) -> Optional[dict]:
 
 def _owner_alive(pid: int, owner: Optional[dict], made: float) -> bool:
     """Whether the head that made a run directory (at time ``made``) still runs."""
+    if owner is not None and owner.get("pidns", "") != _pid_namespace():
+        return True  # another pid namespace (a container sharing this temp dir): its pids mean nothing here
     start = _start_ticks(pid)
     if start is None:
         return False  # no such process on this node
