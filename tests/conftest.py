@@ -30,7 +30,7 @@ if str(TESTS) not in sys.path:
 
 from mpigroup.base.mpienv import apply_defaults  # noqa: E402
 
-apply_defaults(os.environ)
+apply_defaults(os.environ, local=False)  # not a rank: the runs it starts decide for themselves
 
 KINDS = ("unit", "e2e", "mpi", "compat", "cluster")  # folder = marker
 MPI_DRIVER = TESTS / "e2e" / "test_pytest_mpi.py"  # runs tests/mpi under mpiexec: marked e2e and mpi

@@ -124,3 +124,47 @@ def test_sigterm_to_a_singleton_head_leaves_no_shared_memory_segment(tmp_path):
     proc.communicate(timeout=60)
     assert wait_no_processes(tag) == []
     assert [p for p in segments if os.path.exists(p)] == []
+
+
+def _start_sleepy_head(tmp_path, run_tmp: str, tag: str):
+    """A singleton head (its own process) with one sleeping worker; returns it and its /dev/shm segments."""
+    script = copy_script(tmp_path, "shm_segments.py")
+    proc = subprocess.Popen([sys.executable, "-m", "mpigroup", str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=dict(os.environ, MPIGROUP_TEST_TAG=tag, TMPDIR=run_tmp))
+    line = proc.stdout.readline()
+    assert line.startswith("SEGMENTS"), line + proc.stderr.read()
+    return proc, line.split()[1:]
+
+
+def _own_run_dirs(run_tmp: str, pid: int) -> list:
+    return [d for d in run_dirs(run_tmp) if os.path.basename(d).startswith(f"mpigroup-{pid}-")]
+
+
+def test_the_next_start_reclaims_what_a_sigkilled_singleton_left(tmp_path, run_tmp):
+    """SIGKILL leaves a run dir and /dev/shm segments; the next head's start removes them, a live run's stay."""
+    live_tag, dead_tag = uuid.uuid4().hex, uuid.uuid4().hex
+    live, live_segments = _start_sleepy_head(tmp_path, run_tmp, live_tag)
+    dead, dead_segments = _start_sleepy_head(tmp_path, run_tmp, dead_tag)
+    try:
+        live_dirs, dead_dirs = _own_run_dirs(run_tmp, live.pid), _own_run_dirs(run_tmp, dead.pid)
+        assert len(live_dirs) == 1 and len(dead_dirs) == 1, run_dirs(run_tmp)
+        assert dead_segments and all(os.path.exists(p) for p in dead_segments)
+        dead.kill()
+        dead.communicate(timeout=60)
+        assert wait_no_processes(dead_tag, timeout=60) == []
+        assert os.path.isdir(dead_dirs[0]) and all(os.path.exists(p) for p in dead_segments)  # left behind
+
+        proc = run_mpigroup(copy_script(tmp_path, "print_ran.py"), env={"TMPDIR": run_tmp}, timeout=120)
+        assert proc.returncode == 0 and "RAN" in proc.stdout, proc.stderr
+        assert not os.path.exists(dead_dirs[0])
+        assert [p for p in dead_segments if os.path.exists(p)] == []
+        assert os.path.isdir(live_dirs[0])  # a live head's run is untouched
+        assert all(os.path.exists(p) for p in live_segments)
+        assert live.poll() is None
+    finally:
+        for proc in (live, dead):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=60)
+    assert wait_no_processes(live_tag, timeout=60) == []

@@ -197,3 +197,13 @@ def test_stop_right_after_start_gives_sigint_codes_and_partial_lines_end(tmp_pat
     assert res["codes"] == [-2, -2, -2, -2]
     parts = [line for line in proc.stdout.splitlines() if line.endswith("part")]
     assert len(parts) == 2 and all(line.startswith("[lab ") and line.count("part") == 1 for line in parts)
+
+
+@pytest.mark.parametrize("np", [None, 2])
+def test_head_releases_finished_sets(tmp_path, np):
+    """A finished set leaves Head.sets and its PMIx job data is dropped; status() still answers (issue 15)."""
+    proc = run_mpigroup(copy_script(tmp_path, "head_releases_finished_sets.py"), np=np, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "SETS 0" in proc.stdout, proc.stdout
+    assert "FORGOTTEN 3 3 True" in proc.stdout, proc.stdout
+    assert "EXITCODES [0, 0, 0]" in proc.stdout, proc.stdout

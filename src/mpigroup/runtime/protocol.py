@@ -82,10 +82,15 @@ class MemberStatus:
 
 # ---------------------------------------------------------------- events (TAG_EVENT, worker -> head)
 class Started(NamedTuple):
-    """The worker runs: its pid and the node it runs on."""
+    """The worker runs: its pid, the node it runs on and its PMIx namespace ("" if relayed or unknown).
+
+    The head releases the PMIx data of a finished set's namespace
+    (:func:`mpigroup.runtime.pmix_jobs.forget_job`).
+    """
 
     pid: int
     host: str
+    nspace: str = ""
 
 
 class Output(NamedTuple):

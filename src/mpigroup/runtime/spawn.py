@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from mpi4py import MPI
 
-from ..base.mpienv import MPI_DEFAULTS
+from ..base.mpienv import LOCAL_DEFAULTS, MPI_DEFAULTS
 from .commands import exec_rank_command, python_rank_command
 
 
@@ -26,7 +26,7 @@ def forwarded_env() -> dict[str, str]:
     may have started before the head applied its defaults. Open MPI's own
     internal ``OMPI_MCA_*`` variables of this process are never copied.
     """
-    names = {row[0] for row in MPI_DEFAULTS} | {"PYTHONPATH", "OPAL_PREFIX", "PATH"}
+    names = {row[0] for row in MPI_DEFAULTS + LOCAL_DEFAULTS} | {"PYTHONPATH", "OPAL_PREFIX", "PATH"}
     own = {"MPIGROUP_PUID", "MPIGROUP_NODE"}  # set per process
     return {
         k: v for k, v in os.environ.items()

@@ -220,7 +220,8 @@ def run(run_dir: str, set_key: str, head_at: str = "", agent_rank: Optional[int]
     _apply_placement(member)
     _adopt_sys_path(member)
     _watch_head(boot.head_host, boot.head_pid, lambda: _child and _child.kill())
-    parent.send(Started(os.getpid(), host), dest=0, tag=TAG_EVENT)
+    nspace = "" if relayed else os.environ.get("PMIX_NAMESPACE", "")
+    parent.send(Started(os.getpid(), host, nspace), dest=0, tag=TAG_EVENT)
     if boot.universe_port:  # our arguments carry shared objects: join as one set
         from ..sync.universe import join_spawned_set  # only these workers need the shared-object layer
 
