@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 import threading
 from typing import Any, Callable, Iterable, Optional
@@ -172,16 +173,15 @@ class TelemetryServer:
         quiet = logging.getLogger("waitress")
         if quiet.level == logging.NOTSET:  # its warnings (queue depth, connection limit) are a client's doing
             quiet.setLevel(logging.ERROR)
+        listener = _bind(address, port)  # here, not in waitress: a busy port must leave no thread behind
         self._map: dict = {}
         self._server = create_server(
-            app, map=self._map, host=address, port=port, threads=threads, connection_limit=connection_limit,
+            app, map=self._map, sockets=[listener], threads=threads, connection_limit=connection_limit,
             channel_timeout=idle_timeout, cleanup_interval=max(1, idle_timeout // 2),
             max_request_body_size=max_body, max_request_header_size=MAX_HEADER, ident="mpigroup-telemetry",
             expose_tracebacks=False, log_socket_errors=False, asyncore_use_poll=True,
             clear_untrusted_proxy_headers=False)
-        listening = getattr(self._server, "effective_listen", None)  # several sockets ("localhost": v4 + v6)
-        host, bound = listening[0] if listening else (self._server.effective_host, self._server.effective_port)
-        self.server_address = (host, int(bound))
+        self.server_address = listener.getsockname()[:2]
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="mpigroup-telemetry-http", daemon=True)
 
@@ -225,6 +225,19 @@ class TelemetryServer:
             self.shutdown()
         if not self._thread.is_alive():
             self._close()
+
+
+def _bind(address: str, port: int) -> socket.socket:
+    """A TCP socket bound to (address, port), the first address ``address`` resolves to."""
+    family, kind, proto, _, where = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as socketserver: no TIME_WAIT wait
+        listener.bind(where)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
 
 
 def start_server(service: Any, address: str, port: int,
