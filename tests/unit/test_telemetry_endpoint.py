@@ -39,9 +39,19 @@ def _server_threads() -> list:
     return [t for t in threading.enumerate() if t.name.startswith(SERVER_THREADS)]
 
 
+def _no_server_threads_left() -> bool:
+    """After a stop: every server thread ends (a worker may still be on its way out; it gets 60 s)."""
+    deadline = time.monotonic() + TIMEOUT
+    while _server_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _server_threads() == []
+
+
 @pytest.fixture
-def serve(tmp_path):
+def serve(tmp_path, monkeypatch):
     """``serve(**limits) -> (host, port)``: an endpoint over a store with 10 minutes of two series."""
+    monkeypatch.delenv("MPIGROUP_TELEMETRY_MAX_POINTS", raising=False)  # the defaults, whatever the caller's
+    monkeypatch.delenv("MPIGROUP_TELEMETRY_CORS_ORIGIN", raising=False)
     store = RunStore(str(tmp_path), readonly=False)
     now = time.time()
     store.write([(now - 600 + i, node, "system_load_average", float(i), {}) for i in range(600)
@@ -58,7 +68,7 @@ def serve(tmp_path):
         server.shutdown()
         server.server_close()
     store.close()
-    assert _server_threads() == [], "the endpoint left threads behind"
+    assert _no_server_threads_left(), "the endpoint left threads behind"
 
 
 def _request(address, method, path, body=None, headers=None):
@@ -189,7 +199,8 @@ def test_a_bad_content_length_is_answered_400(serve, length, capfd, caplog):
     ("/api/query", b'{"start": "1h-ago", "queries": [{"metric": "m", "tags": ["a"]}]}'),
     ("/api/query", b'{"start": "1h-ago", "queries": [{"metric": "m", "downsample": 60}]}'),
     ("/api/query", b'{"start": "1h-ago", "queries": [{"metric": "m", "aggregator": []}]}'),
-    ("/api/query", json.dumps({"start": "1h-ago", "queries": [{"metric": "m", "downsample": "9" * 400 + "y-avg"}]}).encode()),
+    ("/api/query", json.dumps({"start": "1h-ago",
+                               "queries": [{"metric": "m", "downsample": "9" * 400 + "y-avg"}]}).encode()),
 ])
 def test_malformed_requests_are_answered_400_with_a_json_error(serve, path, body, capfd, caplog):
     address = serve()
@@ -212,7 +223,7 @@ def test_idle_connections_hold_no_thread_and_are_closed(serve):
             if index % 2:
                 sock.sendall(b"POST /api/query HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")  # half-sent
             idle.append(sock)
-        assert len(threading.enumerate()) == threads_before + server_threads  # none per connection
+        assert len(threading.enumerate()) <= threads_before + server_threads  # none per connection
         status, _, _ = _request(address, "GET", "/api/version")  # answered once idle ones are closed
         assert status == 200
         assert idle[0].recv(1) == b""  # the server closed the first idle connection itself
@@ -220,7 +231,7 @@ def test_idle_connections_hold_no_thread_and_are_closed(serve):
     finally:
         for sock in idle:
             sock.close()
-    assert len(threading.enumerate()) == threads_before + server_threads
+    assert len(threading.enumerate()) <= threads_before + server_threads
 
 
 def test_stopping_with_open_connections_closes_them_and_leaves_no_thread(tmp_path):
@@ -232,7 +243,7 @@ def test_stopping_with_open_connections_closes_them_and_leaves_no_thread(tmp_pat
         assert _request(address, "GET", "/api/aggregators")[0] == 200
         server.shutdown()
         server.server_close()
-        assert not thread.is_alive() and _server_threads() == []
+        assert not thread.is_alive() and _no_server_threads_left()
         assert [sock.recv(1) for sock in idle] == [b""] * len(idle)
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(address, timeout=TIMEOUT).close()

@@ -42,7 +42,7 @@ CONNECTION_LIMIT = 100   # open connections; more wait in the kernel's listen ba
 IDLE_TIMEOUT = 30        # seconds an idle or half-sent connection is kept open
 MAX_BODY = 1 << 20       # bytes of a request body; a larger one is answered 413 unread
 MAX_HEADER = 64 << 10    # bytes of a request line plus headers (a GET query string included)
-STOP_TIMEOUT = 2.0       # seconds a stop waits for a request being evaluated
+STOP_TIMEOUT = 5.0       # seconds a stop waits for a request being evaluated (the worker threads are daemons)
 
 _HELP = {name: text for name, _unit, text in naming.HOST_METRICS + naming.GPU_METRICS}
 _INDEX = ("mpigroup telemetry: /metrics (Prometheus), /api/query /api/suggest "

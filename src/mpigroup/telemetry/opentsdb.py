@@ -31,8 +31,8 @@ import statistics
 import time
 from typing import Any, Callable, Optional
 
-__all__ = ["AGGREGATORS", "DEFAULT_MAX_POINTS", "MAX_POINTS_SETTING", "parse_time", "parse_downsample", "parse_m", "query", "query_last", "suggest",
-           "lookup", "handle", "BadRequest"]
+__all__ = ["AGGREGATORS", "DEFAULT_MAX_POINTS", "MAX_POINTS_SETTING", "parse_time", "parse_downsample", "parse_m",
+           "query", "query_last", "suggest", "lookup", "handle", "BadRequest"]
 
 
 class BadRequest(ValueError):
