@@ -275,3 +275,13 @@ def test_a_busy_port_names_the_setting(serve):
     host, port = serve()
     with pytest.raises(OSError, match="MPIGROUP_TELEMETRY_PORT"):
         exporter.start_server(_Service(None), host, port)
+
+
+def test_a_loopback_endpoint_answers_only_loopback_host_names(serve):
+    """A web page that rebinds its own name to 127.0.0.1 still sends its name as Host: refused."""
+    address = serve()
+    for host in ("evil.example", "evil.example:%d" % address[1], "10.1.2.3"):
+        status, headers, body = _request(address, "GET", "/metrics", headers={"Host": host})
+        assert status == 403 and b"mpigroup_" not in body, host
+    for host in ("127.0.0.1:%d" % address[1], "localhost:%d" % address[1], "[::1]:%d" % address[1], "localhost"):
+        assert _request(address, "GET", "/api/version", headers={"Host": host})[0] == 200, host

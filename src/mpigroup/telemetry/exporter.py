@@ -18,10 +18,13 @@ answered 413 and malformed requests (``Content-Length: -1``) 400, all without
 reading them whole. The application adds: a cap on the points of one query
 (``MPIGROUP_TELEMETRY_MAX_POINTS``, see :mod:`.opentsdb`), a 400 with a JSON
 error for every malformed query, and no ``Access-Control-Allow-Origin``
-unless ``MPIGROUP_TELEMETRY_CORS_ORIGIN`` names the one origin allowed.
+unless ``MPIGROUP_TELEMETRY_CORS_ORIGIN`` names the one origin allowed. On a
+loopback address it also answers only requests whose ``Host`` is a loopback
+name, so a web page cannot read it through DNS rebinding either.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import socket
@@ -47,7 +50,8 @@ STOP_TIMEOUT = 5.0       # seconds a stop waits for a request being evaluated (t
 _HELP = {name: text for name, _unit, text in naming.HOST_METRICS + naming.GPU_METRICS}
 _INDEX = ("mpigroup telemetry: /metrics (Prometheus), /api/query /api/suggest "
           "/api/search/lookup /api/query/last (OpenTSDB)\n").encode()
-_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "localhost.localdomain", "ip6-localhost"})
+_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
             413: "Payload Too Large", 500: "Internal Server Error"}
 
 
@@ -81,11 +85,12 @@ class EndpointApp:
     """The endpoint as a WSGI application over ``service.latest`` and ``service.store``.
 
     ``max_points`` caps one query's answer; ``cors_origin`` ("" for none) is the one origin a browser
-    may read the answers from. Every failure is an HTTP answer: 400 for a malformed request, 500 (one
+    may read the answers from; ``hosts`` (None: any) are the names a request's ``Host`` may give. Every failure is an HTTP answer: 400 for a malformed request, 500 (one
     log line; its traceback at debug level) for a failure of the endpoint itself.
     """
 
-    def __init__(self, service: Any, *, max_points: int, cors_origin: str = "") -> None:
+    def __init__(self, service: Any, *, max_points: int, cors_origin: str = "",
+                 hosts: Optional[frozenset] = None) -> None:
         from prometheus_client import CollectorRegistry, make_wsgi_app  # third-party: the telemetry extra
 
         registry = CollectorRegistry(auto_describe=False)
@@ -94,6 +99,7 @@ class EndpointApp:
         self._service = service
         self.max_points = max_points
         self.cors_origin = cors_origin
+        self.hosts = hosts
 
     def _headers(self, ctype: Optional[str], length: int) -> list[tuple[str, str]]:
         headers = [("Content-Length", str(length))]
@@ -126,6 +132,10 @@ class EndpointApp:
             return self._error(start_response, 500, f"the endpoint failed: {exc!r}")
 
     def _route(self, environ: dict, start_response: Callable, method: str, path: str) -> Iterable[bytes]:
+        host = _host_name(environ.get("HTTP_HOST", ""))
+        if self.hosts is not None and host and host not in self.hosts:
+            log.debug("telemetry: 403 for Host %r", host)
+            return self._error(start_response, 403, f"Host {host!r} is not this loopback endpoint's")
         if method == "OPTIONS":  # a browser's preflight: answered, but it grants only the configured origin
             return self._reply(start_response, 204, b"", None, [
                 ("Allow", "GET, POST, OPTIONS"), ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
@@ -227,6 +237,24 @@ class TelemetryServer:
             self._close()
 
 
+def _host_name(header: str) -> str:
+    """The name in a ``Host`` header, without its port: ``[::1]:8000`` -> ``::1``."""
+    name = header.strip().lower()
+    if name.startswith("["):
+        return name[1:name.find("]")] if "]" in name else name
+    return name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+
+
+def _loopback_hosts(address: str, bound: str) -> Optional[frozenset]:
+    """The Host names an endpoint bound to ``bound`` answers: loopback ones, or None (any) elsewhere."""
+    try:
+        if not ipaddress.ip_address(bound.split("%", 1)[0]).is_loopback:
+            return None
+    except ValueError:
+        return None
+    return _LOOPBACK_NAMES | {address.lower(), bound}
+
+
 def _bind(address: str, port: int) -> socket.socket:
     """A TCP socket bound to (address, port), the first address ``address`` resolves to."""
     family, kind, proto, _, where = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0]
@@ -245,7 +273,8 @@ def start_server(service: Any, address: str, port: int,
     """Bind and serve on a daemon thread; a busy port raises ``OSError`` naming the setting to change.
 
     ``limits`` override :class:`TelemetryServer`'s (``threads``, ``connection_limit``, ``idle_timeout``,
-    ``max_body``); the point cap and the CORS origin come from the settings.
+    ``max_body``); the point cap and the CORS origin come from the settings. On a loopback address only
+    loopback ``Host`` names are answered.
     """
     app = EndpointApp(service, max_points=config.max_points(), cors_origin=config.cors_origin())
     try:
@@ -254,4 +283,5 @@ def start_server(service: Any, address: str, port: int,
         raise OSError(exc.errno, f"telemetry endpoint cannot listen on {address}:{port} ({exc.strerror}); "
                       "choose another port with --telemetry-port or MPIGROUP_TELEMETRY_PORT (0: any free port)"
                       ) from None
+    app.hosts = _loopback_hosts(address, server.server_address[0])  # DNS rebinding: a page's Host is its own
     return server, server.start()
