@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -40,6 +41,27 @@ def _read_until(stream, pattern, timeout=60):
         if match:
             return match, seen
     raise AssertionError(f"{pattern!r} not seen in: {''.join(seen)}")
+
+
+def _check_limits_in_the_head(url, run_dir):
+    """Issue 15 item 3 on a real head: bounded work per query, no thread per connection, no CORS."""
+    try:
+        _get(url + "/api/query?start=1y-ago&m=sum:1ms-sum-zero:system_load_average")
+        raise AssertionError("a year at 1 ms must answer 400")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400 and "MPIGROUP_TELEMETRY_MAX_POINTS" in json.loads(exc.read())["error"]["message"]
+    with open(os.path.join(run_dir, "run.json")) as f:
+        head = json.load(f)["pid"]
+    threads = len(os.listdir(f"/proc/{head}/task"))
+    host, port = url.rsplit("/", 1)[1].rsplit(":", 1)
+    idle = [socket.create_connection((host, int(port)), timeout=30) for _ in range(60)]
+    try:
+        with urllib.request.urlopen(url + "/api/version", timeout=30) as reply:
+            assert reply.status == 200 and "Access-Control-Allow-Origin" not in reply.headers
+        assert len(os.listdir(f"/proc/{head}/task")) < threads + 10  # 60 connections, no thread each
+    finally:
+        for sock in idle:
+            sock.close()
 
 
 def test_live_endpoint_prometheus_opentsdb_top_and_store(tmp_path):
@@ -84,6 +106,7 @@ def test_live_endpoint_prometheus_opentsdb_top_and_store(tmp_path):
             raise AssertionError("a bad query must answer 400")
         except urllib.error.HTTPError as exc:
             assert exc.code == 400 and "start" in json.loads(exc.read())["error"]["message"]
+        _check_limits_in_the_head(url, run_dir)
         # mpigroup top draws one frame of bars from the live endpoint
         top = subprocess.run([sys.executable, "-m", "mpigroup.launcher.cli", "top", "--url", url, "--once"],
                              capture_output=True, text=True, timeout=60)

@@ -149,6 +149,10 @@ _SETTINGS_LIST = [
     Setting("MPIGROUP_TELEMETRY_INTERVAL", "seconds", 1.0, "seconds between two samples of a node monitor",
             low=0.05, high=3600),
     Setting("MPIGROUP_TELEMETRY_DIR", "text", "mpigroup-telemetry", "where telemetry run stores are kept"),
+    Setting("MPIGROUP_TELEMETRY_MAX_POINTS", "int", 100000,
+            "most points one OpenTSDB query may return (more: a 400 naming this setting)", low=1, high=10**9),
+    Setting("MPIGROUP_TELEMETRY_CORS_ORIGIN", "text", "",
+            "the one web origin the endpoint lets browsers read from (Access-Control-Allow-Origin); none if empty"),
     # internal: set by mpigroup for the processes it starts
     Setting("MPIGROUP_MPI_DEFAULTS", "bool", False, "mpiexec was started with mpigroup's MPI defaults",
             internal=True),

@@ -15,6 +15,8 @@ once in :data:`mpigroup.base.config.SETTINGS`:
 | ``MPIGROUP_TELEMETRY_ADDR`` | address the endpoint binds to | 127.0.0.1 |
 | ``MPIGROUP_TELEMETRY_INTERVAL`` | seconds between two samples of a node monitor | 1.0 |
 | ``MPIGROUP_TELEMETRY_DIR`` | where run stores are kept | ./mpigroup-telemetry |
+| ``MPIGROUP_TELEMETRY_MAX_POINTS`` | most points one OpenTSDB query may return | 100000 |
+| ``MPIGROUP_TELEMETRY_CORS_ORIGIN`` | the one origin browsers may read the endpoint from | (none) |
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from typing import Mapping, Optional
 from ..base import config
 
 __all__ = ["MAX_LEVEL", "DEFAULT_PORT", "DEFAULT_ADDR", "DEFAULT_DIR", "level", "port", "bind_address",
-           "interval", "base_dir"]
+           "interval", "base_dir",
+           "max_points", "cors_origin"]
 
 MAX_LEVEL = int(config.SETTINGS["MPIGROUP_TELEMETRY_LEVEL"].high)
 DEFAULT_PORT = config.SETTINGS["MPIGROUP_TELEMETRY_PORT"].default
@@ -57,3 +60,13 @@ def interval(env: Env = None) -> float:
 def base_dir(env: Env = None) -> str:
     """Directory that holds one sub-directory per run (it outlives the run), as an absolute path."""
     return os.path.abspath(config.get("MPIGROUP_TELEMETRY_DIR", env))
+
+
+def max_points(env: Env = None) -> int:
+    """Most points one OpenTSDB query may return: bounds the work a request costs the head."""
+    return config.get("MPIGROUP_TELEMETRY_MAX_POINTS", env)
+
+
+def cors_origin(env: Env = None) -> str:
+    """The one web origin (``http://host:port``) allowed to read the endpoint from a browser; "" for none."""
+    return config.get("MPIGROUP_TELEMETRY_CORS_ORIGIN", env)

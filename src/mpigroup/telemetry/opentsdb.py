@@ -15,6 +15,11 @@ per timestamp; ``downsample`` is ``<interval>-<agg>[-<fill>]`` (``0all``
 for one bucket). Differences: series are aligned on their (downsampled)
 timestamps without OpenTSDB's linear interpolation, and rates/histograms
 are not supported (a clear 400 says so).
+
+The work per request is bounded: a query that would return more than
+``max_points`` points (``MPIGROUP_TELEMETRY_MAX_POINTS``) is refused with a
+400 naming the setting, counted *before* any fill loop runs, and every
+malformed request (bad JSON, wrong types, non-finite numbers) is a 400.
 """
 from __future__ import annotations
 
@@ -26,12 +31,16 @@ import statistics
 import time
 from typing import Any, Callable, Optional
 
-__all__ = ["AGGREGATORS", "parse_time", "parse_downsample", "parse_m", "query", "query_last", "suggest",
-           "lookup", "handle", "BadRequest"]
+__all__ = ["AGGREGATORS", "DEFAULT_MAX_POINTS", "MAX_POINTS_SETTING", "parse_time", "parse_downsample", "parse_m",
+           "query", "query_last", "suggest", "lookup", "handle", "BadRequest"]
 
 
 class BadRequest(ValueError):
     """A malformed or unsupported request (HTTP 400 with this message)."""
+
+
+MAX_POINTS_SETTING = "MPIGROUP_TELEMETRY_MAX_POINTS"
+DEFAULT_MAX_POINTS = 100_000  # the evaluation's own default; the endpoint passes the setting's value
 
 
 def _percentile(p: float) -> Callable[[list], float]:
@@ -75,6 +84,8 @@ def parse_time(value: Any, now: Optional[float] = None) -> float:
     now = time.time() if now is None else now
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
+        if not math.isfinite(number):
+            raise BadRequest(f"bad time {value!r}: not a finite number")
         return number / 1000.0 if abs(number) >= 1e11 else number  # 13-digit values are milliseconds
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"bad time {value!r}")
@@ -99,7 +110,7 @@ def _interval(text: str) -> float:
     if not match:
         raise BadRequest(f"bad interval {text!r}: use e.g. 10s, 1m, 1h")
     seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
+    if not 0 < seconds < math.inf:
         raise BadRequest(f"bad interval {text!r}: must be positive")
     return seconds
 
@@ -108,6 +119,8 @@ def parse_downsample(spec: Optional[str]) -> Optional[tuple[Optional[float], str
     """``"1m-avg[-fill]"`` -> (seconds or None for ``0all``, aggregator, fill policy); None -> None."""
     if not spec:
         return None
+    if not isinstance(spec, str):
+        raise BadRequest(f"bad downsample {spec!r}: a string such as '1m-avg'")
     parts = spec.split("-")
     if len(parts) not in (2, 3):
         raise BadRequest(f"bad downsample {spec!r}: use <interval>-<aggregator>[-<fill>]")
@@ -154,7 +167,9 @@ def _filter_from_value(key: str, value: str, group_by: bool) -> dict:
     return {"type": "literal_or", "tagk": key, "filter": value, "groupBy": group_by and "|" in value}
 
 
-def _matcher(flt: dict) -> Callable[[Optional[str]], bool]:
+def _matcher(flt: Any) -> Callable[[Optional[str]], bool]:
+    if not isinstance(flt, dict) or not isinstance(flt.get("tagk"), str):
+        raise BadRequest(f"bad filter {flt!r}: an object with 'type', 'tagk' and 'filter'")
     kind, pattern = flt.get("type", "literal_or"), str(flt.get("filter", ""))
     if kind not in FILTERS:
         raise BadRequest(f"unknown filter type {kind!r}: one of {sorted(FILTERS)}")
@@ -198,7 +213,32 @@ def _downsample(points: list, spec: Optional[tuple], start: float, end: float) -
     return out
 
 
-def _sub_query(source: Any, sub: dict, start: float, end: float, ms: bool) -> list[dict]:
+class _Budget:
+    """The points a query may still return; spending past it raises a 400 naming the setting."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.left = limit, limit
+
+    def spend(self, points: int, what: str) -> None:
+        self.left -= points
+        if self.left < 0:
+            raise BadRequest(f"the query would return more than {self.limit} points ({what}), the cap set by "
+                             f"{MAX_POINTS_SETTING}: narrow the time range or use a wider downsample interval")
+
+
+def _expected_points(members: list, spec: Optional[tuple], start: float, end: float) -> int:
+    """An upper bound on the points one group yields, counted without building them."""
+    raw = sum(len(s.points) for s in members)
+    if spec is None:
+        return raw
+    width, _, fill = spec
+    if width is None:
+        return 1
+    buckets = math.floor(end / width) - math.floor(start / width) + 1
+    return buckets if fill != "none" else min(raw, buckets)
+
+
+def _sub_query(source: Any, sub: dict, start: float, end: float, ms: bool, budget: _Budget) -> list[dict]:
     metric = sub.get("metric")
     if not isinstance(metric, str) or not metric:
         raise BadRequest("each query needs a 'metric'")
@@ -207,20 +247,27 @@ def _sub_query(source: Any, sub: dict, start: float, end: float, ms: bool) -> li
         raise BadRequest(f"unknown aggregator {agg_name!r}: one of {sorted(AGGREGATORS)}")
     if sub.get("rate"):
         raise BadRequest("rate queries are not supported")
-    filters = list(sub.get("filters") or [])
-    for key, value in (sub.get("tags") or {}).items():  # OpenTSDB 1.x/2.0 tags
-        filters.append(_filter_from_value(key, str(value), group_by=True))
-    matchers = [(f["tagk"], _matcher(f)) for f in filters]
+    filters, tags = sub.get("filters") or [], sub.get("tags") or {}
+    if not isinstance(filters, list) or not isinstance(tags, dict):
+        raise BadRequest("'filters' must be a list of objects and 'tags' an object")
+    filters = filters + [_filter_from_value(str(key), str(value), group_by=True)  # OpenTSDB 1.x/2.0 tags
+                         for key, value in tags.items()]
+    matchers = [(_matcher(f), f["tagk"]) for f in filters]  # _matcher first: it checks the filter's shape
     group_keys = sorted({f["tagk"] for f in filters if f.get("groupBy")})
     spec = parse_downsample(sub.get("downsample"))
+    filled = _expected_points([], spec, start, end) if spec is not None and spec[2] != "none" else 0
+    if filled > budget.left:  # one filled series alone is too many: refused before reading the store
+        budget.spend(filled, f"one series filled every {sub.get('downsample')}")
     selected = [s for s in source.query(metric, start, end)
-                if all(match(s.tags.get(key)) for key, match in matchers)]
+                if all(match(s.tags.get(key)) for match, key in matchers)]
     if agg_name == "none":  # every series on its own
         groups = {tuple(sorted(s.tags.items())): [s] for s in selected}
     else:
         groups = {}
         for s in selected:
             groups.setdefault(tuple((k, s.tags.get(k)) for k in group_keys), []).append(s)
+    for members in groups.values():
+        budget.spend(_expected_points(members, spec, start, end), f"{len(groups)} series of {metric}")
     agg = AGGREGATORS[agg_name]
     results = []
     for _, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
@@ -244,8 +291,12 @@ def _sub_query(source: Any, sub: dict, start: float, end: float, ms: bool) -> li
     return results
 
 
-def query(source: Any, body: dict, now: Optional[float] = None) -> list[dict]:
-    """Evaluate an ``/api/query`` body: ``{start, [end], queries: [...], [msResolution]}``."""
+def query(source: Any, body: dict, now: Optional[float] = None, max_points: int = DEFAULT_MAX_POINTS
+          ) -> list[dict]:
+    """Evaluate an ``/api/query`` body: ``{start, [end], queries: [...], [msResolution]}``.
+
+    Raises :class:`BadRequest` when the answer would hold more than ``max_points`` points.
+    """
     if not isinstance(body, dict):
         raise BadRequest("the query body must be a JSON object")
     if "start" not in body:
@@ -259,11 +310,12 @@ def query(source: Any, body: dict, now: Optional[float] = None) -> list[dict]:
     if end < start:
         raise BadRequest("'end' is before 'start'")
     ms = bool(body.get("msResolution") or body.get("ms"))
+    budget = _Budget(max_points)
     out = []
     for sub in queries:
         if not isinstance(sub, dict):
             raise BadRequest("each entry of 'queries' must be an object")
-        out.extend(_sub_query(source, sub, start, end, ms))
+        out.extend(_sub_query(source, sub, start, end, ms, budget))
     return out
 
 
@@ -304,15 +356,42 @@ def _first(params: dict, name: str, default: Optional[str] = None) -> Optional[s
     return values[0] if values else default
 
 
-def handle(source: Any, method: str, path: str, params: dict, body: Optional[bytes]) -> tuple[int, Any]:
-    """Route one request. ``params`` is ``urllib.parse.parse_qs`` output; returns (status, JSON body)."""
+def _json(body: Optional[bytes], empty: bytes = b"") -> Any:
+    try:
+        return json.loads(body or empty)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError included; RecursionError: [[[[...
+        raise BadRequest(f"the body is not JSON: {exc!r}"[:300]) from None
+
+
+def _back_scan(value: Any) -> float:
+    """OpenTSDB's ``backScan`` (hours) -> seconds."""
+    hours = float(value)
+    if not 0 <= hours < math.inf:
+        raise BadRequest(f"bad backScan {value!r}: a number of hours >= 0")
+    return hours * 3600
+
+
+def _last_request(request: Any) -> tuple[list[str], float]:
+    """A POST ``/api/query/last`` body -> (metrics, seconds back)."""
+    queries = request.get("queries", []) if isinstance(request, dict) else None
+    if not isinstance(queries, list) or not all(isinstance(q, dict) for q in queries):
+        raise BadRequest("the body must be an object with a 'queries' list of objects")
+    metrics = [q["metric"] for q in queries if q.get("metric")]
+    if not all(isinstance(m, str) for m in metrics):
+        raise BadRequest("each query's 'metric' must be a string")
+    return metrics, _back_scan(request.get("backScan", 1))
+
+
+def handle(source: Any, method: str, path: str, params: dict, body: Optional[bytes],
+           max_points: int = DEFAULT_MAX_POINTS) -> tuple[int, Any]:
+    """Route one request. ``params`` is ``urllib.parse.parse_qs`` output; returns (status, JSON body).
+
+    A malformed request is a 400 with ``{"error": {"code": 400, "message": ...}}``, never an exception.
+    """
     try:
         if path == "/api/query":
             if method == "POST":
-                try:
-                    request = json.loads(body or b"")
-                except ValueError as exc:
-                    raise BadRequest(f"the query body is not JSON: {exc}") from None
+                request = _json(body)
             else:
                 ms = params.get("m") or []
                 if not ms:
@@ -322,15 +401,13 @@ def handle(source: Any, method: str, path: str, params: dict, body: Optional[byt
                            "queries": [parse_m(m) for m in ms]}
                 if request["start"] is None:
                     raise BadRequest("GET /api/query needs start=")
-            return 200, query(source, request)
+            return 200, query(source, request, max_points=max_points)
         if path == "/api/query/last":
             if method == "POST":
-                request = json.loads(body or b"{}")
-                metrics = [q.get("metric") for q in request.get("queries", []) if q.get("metric")]
-                back = float(request.get("backScan", 1)) * 3600
+                metrics, back = _last_request(_json(body, b"{}"))
             else:
                 metrics = [t.split("{", 1)[0] for t in params.get("timeseries", [])]
-                back = float(_first(params, "back_scan", "1")) * 3600
+                back = _back_scan(_first(params, "back_scan", "1"))
             return 200, query_last(source, metrics, back)
         if path == "/api/suggest":
             return 200, suggest(source, _first(params, "type", "metrics"), _first(params, "q", ""),
@@ -348,6 +425,6 @@ def handle(source: Any, method: str, path: str, params: dict, body: Optional[byt
             return 200, {"version": "2.4.0", "short_revision": "mpigroup", "repo": "mpigroup"}
     except BadRequest as exc:
         return 400, {"error": {"code": 400, "message": str(exc)}}
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         return 400, {"error": {"code": 400, "message": f"bad request: {exc}"}}
     return 404, {"error": {"code": 404, "message": f"no endpoint {path}"}}

@@ -316,6 +316,7 @@ def start(level: Optional[int] = None) -> Optional[TelemetryService]:
             return _service
         try:
             import prometheus_client  # noqa: F401
+            import waitress  # noqa: F401
             if level >= 2:
                 import psutil  # noqa: F401
         except ImportError as exc:
