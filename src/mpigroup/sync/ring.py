@@ -1,15 +1,17 @@
 """The byte ring under every Queue and DDict channel: frames of any size through RMA.
 
 Layout of one ring (int64 words after the common header, then the bytes):
-``wpos, rpos, count, unfinished, capacity, maxsize, owner_w, owner_r`` and
-the ``extra_words`` of a subclass. ``wpos``/``rpos`` count bytes ever
+``wpos, rpos, count, unfinished, capacity, maxsize, owner_w, owner_r,
+owner_w_space`` and the ``extra_words`` of a subclass. ``wpos``/``rpos`` count bytes ever
 written/read (frames are padded to 8 bytes) and their bit 0 is the lock of
 that side: one producer at a time locks ``wpos`` and streams its frame in as
 space frees, one consumer at a time locks ``rpos`` and streams it out, so
 frames of any size pass through a ring of any capacity and each producer's
 order is kept. Storing the next position publishes it and unlocks in one
 atomic write. ``count`` is the number of frames sent and not yet received
-(``qsize``, ``maxsize``) where the ring counts them.
+(``qsize``, ``maxsize``) where the ring counts them. ``owner_w``/``owner_r``
+hold the pid of a streaming holder of that side (0 for a one-step fast path),
+``owner_w_space`` the :func:`pid_space` of the streaming producer.
 
 A frame is what :func:`mpigroup.sync.serialize.dumps` makes: ``u64`` body
 length, then the body. The public API of :class:`Ring` (``send``,
@@ -20,7 +22,9 @@ length, then the body. The public API of :class:`Ring` (``send``,
 from __future__ import annotations
 
 import os
+import socket
 import time
+import zlib
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -33,8 +37,8 @@ from . import rma, serialize, universe
 
 __all__ = ["Ring", "FAST_BYTES", "RING_WORDS"]
 
-WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R = range(8)
-RING_WORDS = 8  # state words of every ring; a subclass's extra_words follow
+WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R, OWNER_W_SPACE = range(9)
+RING_WORDS = 9  # state words of every ring; a subclass's extra_words follow
 _OWNER = {WPOS: OWNER_W, RPOS: OWNER_R}
 _CHUNK = 256 << 10  # largest single MPI_Put/MPI_Get of a stream: small enough that reader and writer overlap
 FAST_BYTES = 1 << 20  # frames up to this size move in one critical section
@@ -45,6 +49,22 @@ Stalled = Optional[Callable[[], None]]
 def default_capacity() -> int:
     """The ring size of a queue created without ``capacity`` (``MPIGROUP_QUEUE_BYTES``, default 4 MiB)."""
     return config.get("MPIGROUP_QUEUE_BYTES")
+
+
+_space: list[int] = []
+
+
+def pid_space() -> int:
+    """A nonzero tag of this process's pid namespace (kernel boot id and pid namespace):
+    processes with the same tag can tell with ``pid_alive`` whether the other's pid still lives."""
+    if not _space:
+        try:
+            with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+                ident = f.read().strip() + b":" + str(os.stat("/proc/self/ns/pid").st_ino).encode()
+        except OSError:  # not Linux: a node is one pid space
+            ident = socket.gethostname().encode()
+        _space.append(zlib.crc32(ident) | 1 << 32)
+    return _space[0]
 
 
 def _as_bytes(view: memoryview) -> memoryview:
@@ -105,7 +125,10 @@ class Ring(rma.SharedObject):
     * ``single_reader = True``: exactly one process ever receives, so
       receiving takes no lock (a DDict manager's requests, a client's replies);
     * ``counted = False``: the ring does not count its frames (no ``qsize``);
-    * ``extra_words``: shared int64 words of their own (:meth:`load_word`).
+    * ``extra_words``: shared int64 words of their own (:meth:`load_word`);
+    * ``reader_drops_dead_writers = True`` (single-reader rings): a producer
+      that died mid-frame is cleared by the reader (:meth:`drop_dead_writer`),
+      so other producers wait for that instead of raising QueueBroken.
     """
 
     _words = RING_WORDS
@@ -113,6 +136,7 @@ class Ring(rma.SharedObject):
     single_reader = False  # True: one process ever reads, so reads take no lock
     counted = True  # the COUNT word tracks the number of frames (qsize)
     extra_words = 0
+    reader_drops_dead_writers = False  # True: the single reader calls drop_dead_writer
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -157,18 +181,22 @@ class Ring(rma.SharedObject):
             return old
         return None
 
-    def _lock(self, side: int, deadline: Optional[float]) -> Optional[int]:
-        """Take one side for streaming (records this process as the owner)."""
+    def _lock(self, side: int, deadline: Optional[float], stalled: Stalled = None) -> Optional[int]:
+        """Take one side for streaming (records this process as the owner); ``stalled`` is called while it is held."""
         wait = watch = None  # made on the first miss: the lock is usually free
         while True:
             uni = universe.current()
             with uni.lock:
                 pos = self._try_lock(uni, side)
                 if pos is not None:
+                    if side == WPOS:  # before the pid: whoever reads the pid finds its space
+                        rma.store(uni, self._word(OWNER_W_SPACE), pid_space())
                     rma.store(uni, self._word(_OWNER[side]), os.getpid())
                     return pos
             if watch is None:
                 wait, watch = universe.backoff(), _HolderWatch()
+            if stalled is not None:
+                stalled()
             watch.check(self, side)
             if expired(deadline):
                 return None
@@ -188,6 +216,8 @@ class Ring(rma.SharedObject):
             if owner == 0:
                 rma.cas(uni, self._word(side), seen, seen & ~1)
                 return
+        if side == WPOS and self.reader_drops_dead_writers:
+            return  # its one reader drops the dead producer's frame (drop_dead_writer)
         if not pid_alive(owner):
             what = "producer" if side == WPOS else "consumer"
             raise QueueBroken(f"{type(self).__name__}: its {what} (pid {owner}) died in the middle of a frame; "
@@ -411,7 +441,7 @@ class Ring(rma.SharedObject):
                 watch.check(self, WPOS)
                 wait.pause(deadline)
             return
-        w = self._lock(WPOS, deadline)
+        w = self._lock(WPOS, deadline, stalled)
         if w is None:
             raise TimeoutError(f"{type(self).__name__}: could not take the producer lock in time")
         if self.counted:
@@ -451,6 +481,41 @@ class Ring(rma.SharedObject):
             if wait is None:
                 wait = universe.backoff(spin)
             wait.pause(deadline)
+
+    def drop_dead_writer(self) -> bool:
+        """Single-reader rings, called by the reader only: if the producer lock is held by
+        a streaming producer of this pid space that no longer exists, drop its unfinished
+        frame and unlock, so other producers go on; True if it did.
+
+        Complete frames before it are kept. If the reader was in the middle of reading
+        that frame (this is called from ``receive``'s ``stalled`` hook), the hook must
+        raise after a True: that frame will never be finished.
+        """
+        uni = universe.current()
+        with uni.lock:
+            seen = rma.load(uni, self._word(WPOS))
+            owner = rma.load(uni, self._word(OWNER_W))
+            space = rma.load(uni, self._word(OWNER_W_SPACE))
+        if not seen & 1 or owner in (0, os.getpid()) or space != pid_space() or pid_alive(owner):
+            return False
+        r, end, cap = self._guess[RPOS], seen & ~1, self._capacity
+        head = bytearray(8)
+        with uni.lock:
+            start = r  # where the dead producer's frame starts: after the complete frames from r on
+            if not rma.load(uni, self._word(RPOS)) & 1:  # (mid-frame, its first bytes may be overwritten)
+                while end - start >= 8:
+                    rma.get(uni, self._data + start % cap, head)
+                    rma.flush(uni)
+                    following = (start + 8 + serialize.body_length(head) + 7) & ~7
+                    if following > end:
+                        break
+                    start = following
+            self._store_pos(uni, RPOS, r, locked=False)  # before producers may write again
+            if rma.cas(uni, self._word(WPOS), seen, start) != seen:
+                raise QueueBroken(f"{type(self).__name__}: its producer lock changed while it was being "
+                                  f"recovered from a dead producer (pid {owner})")
+            rma.cas(uni, self._word(OWNER_W), owner, 0)  # unless a new producer has recorded itself
+        return True
 
     def exists(self) -> bool:
         """False once the ring was destroyed (by any process): one atomic read."""
