@@ -299,4 +299,5 @@ def run_manager(index: int, n_managers: int, requests: RequestChannel, budget: i
     """Entry point of a manager rank (a ProcessTemplate target)."""
     _keep_freed_memory()
     cma.allow_readers()
+    requests.claim()
     Manager(index, n_managers, requests, budget, working_set_size, restore).serve()

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from ..base import config
 from ..sync import serialize
-from ..sync.ring import Ring
+from ..sync.ring import Ring, pid_space
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,9 @@ class _WriterDied(Exception):
 
 
 class RequestChannel(Channel):
-    """A manager's request ring, with one more shared word: the *epoch*, which
+    """A manager's request ring, with two more shared words: the *epoch*, which
     the manager moves on before any request that may free a stored blob, once
-    it has handed out a blob's address (see ``cma``).
+    it has handed out a blob's address (see ``cma``), and the manager's pid space.
 
     A client that dies while it streams a request in (a killed or OOM-killed
     worker) would hold the ring's producer lock for ever: the manager, its one
@@ -175,10 +175,17 @@ class RequestChannel(Channel):
     lock meanwhile, go on.
     """
 
-    extra_words = 1
-    _EPOCH = 0  # its extra word
-    reader_drops_dead_writers = True
+    extra_words = 2
+    _EPOCH, _READER_SPACE = 0, 1  # its extra words
     WRITER_CHECK_EVERY = 0.5  # seconds between checks of a held producer lock while no request moves
+
+    def claim(self) -> None:
+        """Record the manager (the one reader) as such: call once, before it first receives."""
+        self.store_word(self._READER_SPACE, pid_space())
+
+    def reader_drops_dead_writer(self) -> bool:
+        """Only where the manager can see that the producer died: in its own pid space."""
+        return self.producer_space() == self.load_word(self._READER_SPACE)
 
     def recv(self, deadline: Optional[float], stalled: Stalled = None) -> Optional[memoryview]:
         """As :meth:`Channel.recv`; a request whose sender died part way is dropped (and logged)."""

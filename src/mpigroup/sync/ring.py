@@ -126,8 +126,8 @@ class Ring(rma.SharedObject):
       receiving takes no lock (a DDict manager's requests, a client's replies);
     * ``counted = False``: the ring does not count its frames (no ``qsize``);
     * ``extra_words``: shared int64 words of their own (:meth:`load_word`);
-    * ``reader_drops_dead_writers = True`` (single-reader rings): a producer
-      that died mid-frame is cleared by the reader (:meth:`drop_dead_writer`),
+    * :meth:`reader_drops_dead_writer` (single-reader rings): True where the
+      reader clears a producer that died mid-frame (:meth:`drop_dead_writer`),
       so other producers wait for that instead of raising QueueBroken.
     """
 
@@ -136,7 +136,6 @@ class Ring(rma.SharedObject):
     single_reader = False  # True: one process ever reads, so reads take no lock
     counted = True  # the COUNT word tracks the number of frames (qsize)
     extra_words = 0
-    reader_drops_dead_writers = False  # True: the single reader calls drop_dead_writer
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -208,7 +207,8 @@ class Ring(rma.SharedObject):
         A holder inside a one-step fast path has no owner recorded and has not
         published anything (publishing and unlocking are one write), so its
         lock is simply released. A streaming holder records its pid; if that
-        process is gone mid-frame, the queue cannot be repaired.
+        process is gone mid-frame, the queue cannot be repaired, unless its
+        reader drops that frame (:meth:`reader_drops_dead_writer`): then wait.
         """
         uni = universe.current()
         with uni.lock:
@@ -216,7 +216,7 @@ class Ring(rma.SharedObject):
             if owner == 0:
                 rma.cas(uni, self._word(side), seen, seen & ~1)
                 return
-        if side == WPOS and self.reader_drops_dead_writers:
+        if side == WPOS and self.reader_drops_dead_writer():
             return  # its one reader drops the dead producer's frame (drop_dead_writer)
         if not pid_alive(owner):
             what = "producer" if side == WPOS else "consumer"
@@ -482,6 +482,18 @@ class Ring(rma.SharedObject):
                 wait = universe.backoff(spin)
             wait.pause(deadline)
 
+    def reader_drops_dead_writer(self) -> bool:
+        """Whether the reader will clear the streaming producer that holds the producer lock
+        if that producer dies (:meth:`drop_dead_writer`): then producers waiting for the lock
+        wait for that instead of raising QueueBroken. False here; subclasses decide."""
+        return False
+
+    def producer_space(self) -> int:
+        """The :func:`pid_space` of the producer that streams (or last streamed) a frame in."""
+        uni = universe.current()
+        with uni.lock:
+            return rma.load(uni, self._word(OWNER_W_SPACE))
+
     def drop_dead_writer(self) -> bool:
         """Single-reader rings, called by the reader only: if the producer lock is held by
         a streaming producer of this pid space that no longer exists, drop its unfinished
@@ -500,6 +512,7 @@ class Ring(rma.SharedObject):
             return False
         r, end, cap = self._guess[RPOS], seen & ~1, self._capacity
         head = bytearray(8)
+        uni = universe.current()
         with uni.lock:
             start = r  # where the dead producer's frame starts: after the complete frames from r on
             if not rma.load(uni, self._word(RPOS)) & 1:  # (mid-frame, its first bytes may be overwritten)
