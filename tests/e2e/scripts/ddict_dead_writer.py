@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 from mpigroup import DDict, DDictError, Event, Process
-from mpigroup.sync import rma, ring, universe
+from mpigroup.ddict.transport import RequestChannel
+from mpigroup.sync import rma, ring, serialize, universe
 
 TIMEOUT = 120  # every request's limit: generous for a loaded machine, far below a hang
 
@@ -27,7 +28,7 @@ chan = d._channels[0]
 errors = []
 
 
-def owner_of_write_side() -> tuple[int, bool]:
+def owner_of_write_side(chan=chan) -> tuple[int, bool]:
     """(pid recorded as the request ring's producer, whether its lock is held)."""
     uni = universe.current()
     with uni.lock:
@@ -50,6 +51,19 @@ def other_client(h, n):
     print("WORKER-OK", flush=True)
 
 
+def two_frames(chan, started):
+    chan.send(serialize.dumps("complete"), None)  # a whole frame, then one that cannot fit: nobody reads
+    started.set()
+    chan.send(serialize.dumps(np.ones(4 << 20, np.uint8)), None)
+
+
+def wait_for_owner(pid, chan=chan):
+    deadline = time.monotonic() + TIMEOUT
+    while owner_of_write_side(chan) != (pid, True):  # it holds the ring and streams (into a full ring)
+        assert time.monotonic() < deadline, owner_of_write_side(chan)
+        time.sleep(0.01)
+
+
 def guarded(what, fn):
     """Run fn; record any error, which must be a DDictError."""
     try:
@@ -68,10 +82,7 @@ assert ready.wait(TIMEOUT)
 os.kill(manager_pid, signal.SIGSTOP)
 go.set()
 assert started.wait(TIMEOUT)
-deadline = time.monotonic() + TIMEOUT
-while owner_of_write_side() != (victim.pid, True):  # it holds the ring and streams (into a full ring)
-    assert time.monotonic() < deadline, owner_of_write_side()
-    time.sleep(0.01)
+wait_for_owner(victim.pid)
 os.kill(victim.pid, signal.SIGKILL)
 victim.join(TIMEOUT)
 print("VICTIM-KILLED", victim.exitcode == -signal.SIGKILL, flush=True)
@@ -93,5 +104,23 @@ print("WORKER-EXIT", other.exitcode, flush=True)
 print("VICTIM-ABSENT", guarded("contains", lambda: "victim" not in d), flush=True)
 print("KEYS", sorted(guarded("keys", d.keys) or []), flush=True)
 print("ERRORS", errors, flush=True)
+
+# The reader finds the dead producer between frames (not in the middle of reading its frame):
+# the complete frame before it is kept, the unfinished one is dropped, the ring goes on.
+req = RequestChannel(1 << 20)
+req.claim()  # this process is its reader
+started = Event()
+writer = Process(target=two_frames, args=(req, started))
+writer.start()
+assert started.wait(TIMEOUT)
+wait_for_owner(writer.pid, req)
+os.kill(writer.pid, signal.SIGKILL)
+writer.join(TIMEOUT)
+print("DROPPED", req.drop_dead_writer(), req.drop_dead_writer(), flush=True)
+first = req.recv(time.monotonic() + TIMEOUT)
+req.send(serialize.dumps("after"), time.monotonic() + TIMEOUT)
+print("RING-AFTER", serialize.loads(first), serialize.loads(req.recv(time.monotonic() + TIMEOUT)),
+      req.recv(time.monotonic() + 0.1), flush=True)
+req.destroy()
 d.destroy()
 print("DONE", flush=True)
