@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 from ..base import config
 from ..errors import (DDictError, DDictFullError, DDictKeyError, DDictManagerError, DDictTimeoutError,
-                      ObjectGone, QueueBroken, RemoteError)
+                      RemoteError, SharedObjectError)
 from ..group import ProcessGroup, ProcessTemplate
 from ..policy import Policy
 from ..runtime import context
@@ -85,7 +85,14 @@ class DDict(MutableMapping):
         self._timeout = timeout
         self._pinned: Optional[int] = None
         request_bytes = config.get("MPIGROUP_DDICT_CHANNEL_BYTES")
-        self._channels = [RequestChannel(request_bytes) for _ in range(n)]
+        self._channels = []
+        try:
+            for _ in range(n):
+                self._channels.append(RequestChannel(request_bytes))
+        except SharedObjectError as exc:  # ArenaFull: MPIGROUP_ARENA_BYTES too small for the request rings
+            for chan in self._channels:
+                chan.destroy()
+            raise DDictError(f"cannot make the request rings of {n} DDict managers: {exc}") from exc
         self._group = ProcessGroup(ignore_error_on_exit=True, name=f"ddict-{name}" if name else "ddict")
         budget = total_mem // n
         for i, pol in enumerate(policies):
@@ -208,17 +215,20 @@ class DDict(MutableMapping):
                     f"exited with code {st.get('exitcode')}; the keys it held are lost")
 
     def _send(self, m: int, op: Op, args: tuple, blobs: Sequence = (), deadline: Optional[float] = None) -> int:
-        if not self._channels or not self._channels[m].exists():
-            raise DDictError(f"DDict {self._name!r} was destroyed")
-        _reply_channel()
+        try:
+            if not self._channels or not self._channels[m].exists():
+                raise DDictError(f"DDict {self._name!r} was destroyed")
+            _reply_channel()
+        except SharedObjectError as exc:  # ArenaFull for the reply ring, LeftUniverse while exiting
+            raise DDictError(f"this thread cannot make or use its DDict reply channel: {exc}") from exc
         reqid = next(_local.ids)
         frame = build_frame((int(op), reqid, _local.address) + args, blobs)  # plain ints on the wire
         try:
             self._channels[m].send(frame, deadline, self._watch([m]))
-        except TimeoutError:
+        except TimeoutError as exc:
             raise DDictTimeoutError(f"DDict manager {m} did not accept a request in time "
-                                    f"(timeout {self._timeout} s)") from None
-        except (QueueBroken, ObjectGone) as exc:
+                                    f"(timeout {self._timeout} s)") from exc
+        except SharedObjectError as exc:
             raise DDictManagerError(f"the request channel of DDict manager {m} is broken: {exc}") from exc
         return reqid
 
@@ -226,7 +236,7 @@ class DDict(MutableMapping):
         """The next reply body on this thread's channel (None at the deadline); DDictError subclasses only."""
         try:
             return chan.recv(deadline, stalled)
-        except (QueueBroken, ObjectGone) as exc:
+        except SharedObjectError as exc:
             raise DDictManagerError(f"this thread's DDict reply channel is broken: {exc}") from exc
 
     def _collect(self, pending: dict[int, int], deadline: Optional[float]) -> dict[int, tuple]:
@@ -274,7 +284,10 @@ class DDict(MutableMapping):
         k = encode_key(key)
         m = self._route(k)
         if self._channels and cma.enabled() and self._hosts[m] == _HOST:
-            value = self._get_direct(m, k, key)
+            try:
+                value = self._get_direct(m, k, key)
+            except SharedObjectError as exc:  # reading the epoch word
+                raise DDictManagerError(f"the request channel of DDict manager {m} is gone: {exc}") from exc
             if value is not _MISSING:
                 return value
         _, blobs = self._call(m, Op.GET, ([k],))

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Optional
 
 from ..base.procs import pid_alive
+from ..errors import SharedObjectError
 from . import cma
 from .keys import shard_of
 from .ops import READ_ONLY, Op, Status
@@ -258,8 +259,8 @@ class Manager:
 
         try:
             chan.send(frame, limit, stalled)
-        except (TimeoutError, _Stuck):
-            self.replies.pop(reply[:2], None)  # its reader stopped reading: drop this reply
+        except (TimeoutError, _Stuck, SharedObjectError):  # its reader stopped reading, or the ring is gone
+            self.replies.pop(reply[:2], None)  # or broken (another manager died mid-reply): drop this reply
 
     def _wake(self, keys: list) -> None:
         if not self.waiters:
@@ -298,4 +299,5 @@ def run_manager(index: int, n_managers: int, requests: RequestChannel, budget: i
     """Entry point of a manager rank (a ProcessTemplate target)."""
     _keep_freed_memory()
     cma.allow_readers()
+    requests.claim()
     Manager(index, n_managers, requests, budget, working_set_size, restore).serve()

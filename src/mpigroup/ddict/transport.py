@@ -11,15 +11,19 @@ view of the received buffer. On one node the rings are shared memory
 """
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import socket
 import struct
+import time
 from typing import Any, Callable, Optional, Sequence, Union
 
 from ..base import config
 from ..sync import serialize
-from ..sync.ring import Ring
+from ..sync.ring import Ring, pid_space
+
+log = logging.getLogger(__name__)
 
 Piece = Union[bytes, bytearray, memoryview]
 Stalled = Optional[Callable[[], None]]
@@ -155,13 +159,52 @@ class Channel(Ring):
         return self.receive(deadline, stalled, rpc_spin())
 
 
-class RequestChannel(Channel):
-    """A manager's request ring, with one more shared word: the *epoch*, which
-    the manager moves on before any request that may free a stored blob, once
-    it has handed out a blob's address (see ``cma``)."""
+class _WriterDied(Exception):
+    """The request being received was dropped: its client died while sending it."""
 
-    extra_words = 1
-    _EPOCH = 0  # its extra word
+
+class RequestChannel(Channel):
+    """A manager's request ring, with two more shared words: the *epoch*, which
+    the manager moves on before any request that may free a stored blob, once
+    it has handed out a blob's address (see ``cma``), and the manager's pid space.
+
+    A client that dies while it streams a request in (a killed or OOM-killed
+    worker) would hold the ring's producer lock for ever: the manager, its one
+    reader, drops that unfinished request and frees the lock
+    (:meth:`Ring.drop_dead_writer`), and the other clients, who wait for the
+    lock meanwhile, go on.
+    """
+
+    extra_words = 2
+    _EPOCH, _READER_SPACE = 0, 1  # its extra words
+    WRITER_CHECK_EVERY = 0.5  # seconds between checks of a held producer lock while no request moves
+
+    def claim(self) -> None:
+        """Record the manager (the one reader) as such: call once, before it first receives."""
+        self.store_word(self._READER_SPACE, pid_space())
+
+    def reader_drops_dead_writer(self) -> bool:
+        """Only where the manager can see that the producer died: in its own pid space."""
+        return self.producer_space() == self.load_word(self._READER_SPACE)
+
+    def recv(self, deadline: Optional[float], stalled: Stalled = None) -> Optional[memoryview]:
+        """As :meth:`Channel.recv`; a request whose sender died part way is dropped (and logged)."""
+        check = {"next": time.monotonic() + self.WRITER_CHECK_EVERY}
+
+        def watch() -> None:  # called between polls and while a request's rest is awaited
+            if stalled is not None:
+                stalled()
+            now = time.monotonic()
+            if now >= check["next"]:
+                check["next"] = now + self.WRITER_CHECK_EVERY
+                if self.drop_dead_writer():
+                    raise _WriterDied()
+
+        while True:
+            try:
+                return self.receive(deadline, watch, rpc_spin())
+            except _WriterDied:
+                log.warning("a DDict client died while sending a request; that request was dropped")
 
     def epoch(self) -> int:
         return self.load_word(self._EPOCH)

@@ -1,8 +1,8 @@
 """The byte ring under every Queue and DDict channel: frames of any size through RMA.
 
 Layout of one ring (int64 words after the common header, then the bytes):
-``wpos, rpos, count, unfinished, capacity, maxsize, owner_w, owner_r`` and
-the ``extra_words`` of a subclass. ``wpos``/``rpos`` count bytes ever
+``wpos, rpos, count, unfinished, capacity, maxsize, owner_w, owner_r,
+owner_w_space`` and the ``extra_words`` of a subclass. ``wpos``/``rpos`` count bytes ever
 written/read (frames are padded to 8 bytes) and their bit 0 is the lock of
 that side: one producer at a time locks ``wpos`` and streams its frame in as
 space frees, one consumer at a time locks ``rpos`` and streams it out, so
@@ -12,12 +12,16 @@ atomic write. ``count`` is the number of frames sent and not yet received
 (``qsize``, ``maxsize``) where the ring counts them.
 
 ``owner_w``/``owner_r`` hold the pid of a streaming holder of that side
-(0 for a one-step fast path). A process that dies while streaming leaves
+(0 for a one-step fast path), ``owner_w_space`` the :func:`pid_space` of the
+streaming producer. A process that dies while streaming leaves
 half a frame: whoever waits on it (a reader waiting for the rest, a writer
 waiting for space, anyone waiting for the lock) finds the holder's pid gone,
 marks that owner word ``BROKEN`` and raises :class:`~mpigroup.errors.QueueBroken`;
 so does everyone after: a broken ring stays broken. These checks run only
-while waiting, never on the fast paths.
+while waiting, never on the fast paths. The exception is a single-reader
+ring whose reader drops a dead producer's frame (a DDict manager's request
+ring, :meth:`Ring.reader_drops_dead_writer`): there, a producer that dies or
+gives up mid-frame costs only its own frame.
 
 A frame is what :func:`mpigroup.sync.serialize.dumps` makes: ``u64`` body
 length, then the body. The public API of :class:`Ring` (``send``,
@@ -28,7 +32,9 @@ length, then the body. The public API of :class:`Ring` (``send``,
 from __future__ import annotations
 
 import os
+import socket
 import time
+import zlib
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -41,12 +47,13 @@ from . import rma, serialize, universe
 
 __all__ = ["Ring", "BROKEN", "FAST_BYTES", "RING_WORDS"]
 
-WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R = range(8)
-RING_WORDS = 8  # state words of every ring; a subclass's extra_words follow
+WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R, OWNER_W_SPACE = range(9)
+RING_WORDS = 9  # state words of every ring; a subclass's extra_words follow
 _OWNER = {WPOS: OWNER_W, RPOS: OWNER_R}
 _CHUNK = 256 << 10  # largest single MPI_Put/MPI_Get of a stream: small enough that reader and writer overlap
 FAST_BYTES = 1 << 20  # frames up to this size move in one critical section
 BROKEN = -1  # an owner word's value once its holder died mid-frame: the ring is dead for everyone
+ABANDONED = -2  # a producer gave up mid-frame on a ring whose reader drops such frames
 
 Stalled = Optional[Callable[[], None]]
 
@@ -54,6 +61,22 @@ Stalled = Optional[Callable[[], None]]
 def default_capacity() -> int:
     """The ring size of a queue created without ``capacity`` (``MPIGROUP_QUEUE_BYTES``, default 4 MiB)."""
     return config.get("MPIGROUP_QUEUE_BYTES")
+
+
+_space: list[int] = []
+
+
+def pid_space() -> int:
+    """A nonzero tag of this process's pid namespace (kernel boot id and pid namespace):
+    processes with the same tag can tell with ``pid_alive`` whether the other's pid still lives."""
+    if not _space:
+        try:
+            with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+                ident = f.read().strip() + b":" + str(os.stat("/proc/self/ns/pid").st_ino).encode()
+        except OSError:  # not Linux: a node is one pid space
+            ident = socket.gethostname().encode()
+        _space.append(zlib.crc32(ident) | 1 << 32)
+    return _space[0]
 
 
 def _as_bytes(view: memoryview) -> memoryview:
@@ -120,7 +143,11 @@ class Ring(rma.SharedObject):
     * ``single_reader = True``: exactly one process ever receives, so
       receiving takes no lock (a DDict manager's requests, a client's replies);
     * ``counted = False``: the ring does not count its frames (no ``qsize``);
-    * ``extra_words``: shared int64 words of their own (:meth:`load_word`).
+    * ``extra_words``: shared int64 words of their own (:meth:`load_word`);
+    * :meth:`reader_drops_dead_writer` (single-reader rings): True where the
+      reader clears a producer that died or gave up mid-frame
+      (:meth:`drop_dead_writer`), so other producers wait for that instead of
+      raising QueueBroken.
     """
 
     _words = RING_WORDS
@@ -172,18 +199,22 @@ class Ring(rma.SharedObject):
             return old
         return None
 
-    def _lock(self, side: int, deadline: Optional[float]) -> Optional[int]:
-        """Take one side for streaming (records this process as the owner)."""
+    def _lock(self, side: int, deadline: Optional[float], stalled: Stalled = None) -> Optional[int]:
+        """Take one side for streaming (records this process as the owner); ``stalled`` is called while it is held."""
         wait = watch = None  # made on the first miss: the lock is usually free
         while True:
             uni = universe.current()
             with uni.lock:
                 pos = self._try_lock(uni, side)
                 if pos is not None:
+                    if side == WPOS:  # before the pid: whoever reads the pid finds its space
+                        rma.store(uni, self._word(OWNER_W_SPACE), pid_space())
                     rma.store(uni, self._word(_OWNER[side]), os.getpid())
                     return pos
             if watch is None:
                 wait, watch = universe.backoff(), _HolderWatch()
+            if stalled is not None:
+                stalled()
             watch.check(self, side)
             if expired(deadline):
                 return None
@@ -196,7 +227,9 @@ class Ring(rma.SharedObject):
         published anything (publishing and unlocking are one write), so its
         lock is released when ``force`` is set; returns True then. A streaming
         holder records its pid; if that process is gone mid-frame, the ring
-        cannot be repaired: it is marked ``BROKEN`` and ``QueueBroken`` raised.
+        cannot be repaired: it is marked ``BROKEN`` and ``QueueBroken`` raised,
+        unless the ring's reader drops that frame (:meth:`reader_drops_dead_writer`):
+        then the waiter goes on waiting.
         """
         uni = universe.current()
         with uni.lock:
@@ -205,9 +238,15 @@ class Ring(rma.SharedObject):
                 if force:
                     rma.cas(uni, self._word(side), seen, seen & ~1)
                 return force
-        if owner == BROKEN or _gone(owner):
+        if self._reader_recovers(side, owner):
+            return False
+        if owner in (BROKEN, ABANDONED) or (owner > 0 and _gone(owner)):
             self._break(side, owner)
         return False
+
+    def _reader_recovers(self, side: int, owner: int) -> bool:
+        """Whether this ring's reader, not QueueBroken, deals with the streaming producer ``owner``."""
+        return side == WPOS and owner != BROKEN and self.reader_drops_dead_writer()
 
     def _break(self, side: int, owner: int) -> None:
         """Mark ``side`` dead (its holder ``owner`` died mid-frame, or this process gives up
@@ -219,7 +258,7 @@ class Ring(rma.SharedObject):
         except Exception:  # noqa: BLE001 - the universe is going away: nobody will use the ring
             pass
         what = "producer" if side == WPOS else "consumer"
-        if owner == BROKEN:
+        if owner in (BROKEN, ABANDONED):
             why = f"it is broken (a {what} died or failed in the middle of a frame)"
         elif owner == os.getpid():
             why = f"this {what} failed in the middle of a frame"
@@ -234,7 +273,9 @@ class Ring(rma.SharedObject):
             with uni.lock:
                 locked = rma.load(uni, self._word(side)) & 1
                 owner = rma.load(uni, self._word(_OWNER[side])) if locked else 0
-            if owner == BROKEN or (owner > 0 and _gone(owner)):
+            if self._reader_recovers(side, owner):
+                continue
+            if owner in (BROKEN, ABANDONED) or (owner > 0 and _gone(owner)):
                 self._break(side, owner)
 
     def _store_pos(self, uni: universe.Universe, side: int, pos: int, locked: bool) -> None:
@@ -278,11 +319,23 @@ class Ring(rma.SharedObject):
         except BaseException:
             if side == RPOS and self.single_reader:
                 raise
+            if side == WPOS and self.reader_drops_dead_writer():
+                self._abandon()  # the reader drops this half frame; the ring goes on
+                raise
             try:
                 self._break(side, os.getpid())
             except QueueBroken:
                 pass
             raise
+
+    def _abandon(self) -> None:
+        """This producer gives up mid-frame: mark it so the reader drops the frame (drop_dead_writer)."""
+        try:
+            uni = universe.current()
+            with uni.lock:
+                rma.store(uni, self._word(OWNER_W), ABANDONED)
+        except Exception:  # noqa: BLE001 - the universe is going away: nobody will use the ring
+            pass
 
     def _write_frame(self, pieces: list, w: int, stalled: Optional[Callable[[], None]] = None) -> int:
         """Stream a frame in at ``w`` (producer lock held); returns the padded end.
@@ -492,7 +545,7 @@ class Ring(rma.SharedObject):
                 watch.check(self, WPOS)
                 wait.pause(deadline)
             return
-        w = self._lock(WPOS, deadline)
+        w = self._lock(WPOS, deadline, stalled)
         if w is None:
             raise TimeoutError(f"{type(self).__name__}: could not take the producer lock in time")
         if self.counted:
@@ -534,6 +587,57 @@ class Ring(rma.SharedObject):
             if wait is None:
                 wait = universe.backoff(spin)
             wait.pause(deadline)
+
+    def reader_drops_dead_writer(self) -> bool:
+        """Whether the reader will clear the streaming producer that holds the producer lock
+        if that producer dies (:meth:`drop_dead_writer`): then producers waiting for the lock
+        wait for that instead of raising QueueBroken. False here; subclasses decide."""
+        return False
+
+    def producer_space(self) -> int:
+        """The :func:`pid_space` of the producer that streams (or last streamed) a frame in."""
+        uni = universe.current()
+        with uni.lock:
+            return rma.load(uni, self._word(OWNER_W_SPACE))
+
+    def drop_dead_writer(self) -> bool:
+        """Single-reader rings, called by the reader only: if the producer lock is held by
+        a streaming producer of this pid space that no longer exists (or that gave up
+        mid-frame: ``ABANDONED``), drop its unfinished frame and unlock, so other
+        producers go on; True if it did.
+
+        Complete frames before it are kept. If the reader was in the middle of reading
+        that frame (this is called from ``receive``'s ``stalled`` hook), the hook must
+        raise after a True: that frame will never be finished.
+        """
+        uni = universe.current()
+        with uni.lock:
+            seen = rma.load(uni, self._word(WPOS))
+            owner = rma.load(uni, self._word(OWNER_W))
+            space = rma.load(uni, self._word(OWNER_W_SPACE))
+        if not seen & 1 or owner in (0, BROKEN, os.getpid()):
+            return False
+        if owner != ABANDONED and (space != pid_space() or not _gone(owner)):
+            return False
+        r, end, cap = self._guess[RPOS], seen & ~1, self._capacity
+        head = bytearray(8)
+        uni = universe.current()
+        with uni.lock:
+            start = r  # where the dead producer's frame starts: after the complete frames from r on
+            if not rma.load(uni, self._word(RPOS)) & 1:  # (mid-frame, its first bytes may be overwritten)
+                while end - start >= 8:
+                    rma.get(uni, self._data + start % cap, head)
+                    rma.flush(uni)
+                    following = (start + 8 + serialize.body_length(head) + 7) & ~7
+                    if following > end:
+                        break
+                    start = following
+            self._store_pos(uni, RPOS, r, locked=False)  # before producers may write again
+            if rma.cas(uni, self._word(WPOS), seen, start) != seen:
+                raise QueueBroken(f"{type(self).__name__}: its producer lock changed while it was being "
+                                  f"recovered from a dead producer (pid {owner})")
+            rma.cas(uni, self._word(OWNER_W), owner, 0)  # unless a new producer has recorded itself
+        return True
 
     def exists(self) -> bool:
         """False once the ring was destroyed (by any process): one atomic read."""
