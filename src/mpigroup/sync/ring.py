@@ -111,19 +111,23 @@ class _HolderWatch:
 
     LIVENESS = 0.05
     PATIENCE = 5.0
+    READ_EVERY = 1e-3  # a stalled stream polls many times per ms: the lock word is read at most this often
 
     def __init__(self) -> None:
         self.value: Optional[int] = None
-        self.since = self.checked = 0.0
+        self.since = self.checked = self.read_at = 0.0
 
     def reset(self) -> None:
         self.value = None
 
     def check(self, ring: "Ring", side: int) -> None:
+        now = time.monotonic()
+        if now < self.read_at:
+            return
+        self.read_at = now + self.READ_EVERY
         uni = universe.current()
         with uni.lock:
             value = rma.load(uni, ring._word(side))
-        now = time.monotonic()
         if not value & 1 or value != self.value:
             self.value, self.since, self.checked = (value if value & 1 else None), now, now
             return
