@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Optional
 
-__all__ = ["pid_alive", "mapped_files", "finalize_pmix"]
+if TYPE_CHECKING:
+    import ctypes
+
+__all__ = ["pid_alive", "process_gone", "mapped_files", "loaded_library", "finalize_pmix"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -16,6 +19,17 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+
+
+def process_gone(pid: int) -> bool:
+    """Whether process ``pid`` of this node has exited (a zombie not yet reaped counts as exited)."""
+    if not pid_alive(pid):
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return not pid_alive(pid)  # no /proc, or it vanished meanwhile
 
 
 def mapped_files(keep: Callable[[str], bool] = lambda path: True) -> set[str]:
@@ -36,6 +50,30 @@ def mapped_files(keep: Callable[[str], bool] = lambda path: True) -> set[str]:
     return paths
 
 
+_loaded: dict = {}  # name part -> CDLL of a library this process has mapped (kept once found)
+
+
+def loaded_library(name_part: str) -> Optional["ctypes.CDLL"]:
+    """The library already mapped into this process whose path contains ``name_part``, or None.
+
+    Opened with ``RTLD_NOLOAD`` (never loads anything); the first match in
+    path order is kept for the process, since a mapped library stays mapped.
+    """
+    lib = _loaded.get(name_part)
+    if lib is None:
+        import ctypes
+
+        paths = sorted(mapped_files(lambda path: name_part in os.path.basename(path)))
+        if not paths:
+            return None
+        try:
+            lib = ctypes.CDLL(paths[0], mode=os.RTLD_NOLOAD)
+        except OSError:
+            return None
+        _loaded[name_part] = lib
+    return lib
+
+
 def finalize_pmix() -> None:
     """Finalize PMIx (not MPI) so the launcher counts this process's exit as orderly.
 
@@ -47,10 +85,9 @@ def finalize_pmix() -> None:
     """
     import ctypes
 
-    for path in mapped_files(lambda p: "libpmix.so" in p):
-        try:
-            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
+    lib = loaded_library("libpmix.so")
+    try:
+        if lib is not None:
             lib.PMIx_Finalize(None, ctypes.c_size_t(0))
-        except (OSError, AttributeError):
-            pass
-        return
+    except AttributeError:
+        pass

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 from typing import Optional
 
-from ..base.procs import mapped_files
+from ..base.procs import loaded_library
 from .pmix_spawn import PMIX_NSPACE_LEN
 
 __all__ = ["forget_job"]
@@ -41,12 +40,11 @@ def _libpmix() -> Optional[ctypes.CDLL]:
     global _lib, _looked
     if not _looked:
         _looked = True
-        paths = sorted(mapped_files(lambda path: "libpmix.so" in path))
-        if paths:
+        lib = loaded_library("libpmix.so")
+        if lib is not None:
             try:
-                lib = ctypes.CDLL(paths[0], mode=os.RTLD_NOLOAD)
                 fn = lib.PMIx_Disconnect_nb
-            except (OSError, AttributeError):
+            except AttributeError:
                 return None
             fn.argtypes = [ctypes.POINTER(_Proc), ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
                            ctypes.c_void_p, ctypes.c_void_p]

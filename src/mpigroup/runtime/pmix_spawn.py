@@ -16,10 +16,9 @@ are used (``PMIx_Info_list_*``); ``pmix_app_t`` is declared here.
 from __future__ import annotations
 
 import ctypes
-import os
 from typing import Optional, Sequence
 
-from ..base.procs import mapped_files
+from ..base.procs import loaded_library
 from ..errors import PMIxSpawnError
 
 __all__ = ["PMIxSpawnError", "available", "spawn_world"]
@@ -41,10 +40,9 @@ class _App(ctypes.Structure):
 
 def _loaded_libpmix() -> Optional[ctypes.CDLL]:
     """The libpmix this process's MPI already initialised (None without one, e.g. MPICH)."""
-    paths = sorted(mapped_files(lambda path: "libpmix.so" in path))
-    if not paths:
+    lib = loaded_library("libpmix.so")
+    if lib is None:
         return None
-    lib = ctypes.CDLL(paths[0], mode=os.RTLD_NOLOAD)
     for name in ("PMIx_Spawn", "PMIx_Info_list_start", "PMIx_Info_list_add", "PMIx_Info_list_convert",
                  "PMIx_Info_list_release"):
         if not hasattr(lib, name):

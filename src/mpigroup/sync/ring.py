@@ -40,7 +40,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from ..base import config
-from ..base.procs import pid_alive
+from ..base.procs import process_gone
 from ..base.waiting import Backoff, expired
 from ..errors import QueueBroken
 from . import rma, serialize, universe
@@ -87,17 +87,6 @@ def _as_bytes(view: memoryview) -> memoryview:
 def _uninitialized(nbytes: int) -> memoryview:
     """A writable byte buffer that is not zero-filled first (it is about to be overwritten)."""
     return memoryview(np.empty(nbytes, np.uint8))
-
-
-def _gone(pid: int) -> bool:
-    """Whether process ``pid`` of this node has exited (a zombie not yet reaped counts as exited)."""
-    if not pid_alive(pid):
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
-    except (OSError, IndexError):
-        return not pid_alive(pid)  # no /proc, or it vanished meanwhile
 
 
 class _HolderWatch:
@@ -244,7 +233,7 @@ class Ring(rma.SharedObject):
                 return force
         if self._reader_recovers(side, owner):
             return False
-        if owner in (BROKEN, ABANDONED) or (owner > 0 and _gone(owner)):
+        if owner in (BROKEN, ABANDONED) or (owner > 0 and process_gone(owner)):
             self._break(side, owner)
         return False
 
@@ -279,7 +268,7 @@ class Ring(rma.SharedObject):
                 owner = rma.load(uni, self._word(_OWNER[side])) if locked else 0
             if self._reader_recovers(side, owner):
                 continue
-            if owner in (BROKEN, ABANDONED) or (owner > 0 and _gone(owner)):
+            if owner in (BROKEN, ABANDONED) or (owner > 0 and process_gone(owner)):
                 self._break(side, owner)
 
     def _store_pos(self, uni: universe.Universe, side: int, pos: int, locked: bool) -> None:
@@ -621,7 +610,7 @@ class Ring(rma.SharedObject):
             space = rma.load(uni, self._word(OWNER_W_SPACE))
         if not seen & 1 or owner in (0, BROKEN, os.getpid()):
             return False
-        if owner != ABANDONED and (space != pid_space() or not _gone(owner)):
+        if owner != ABANDONED and (space != pid_space() or not process_gone(owner)):
             return False
         r, end, cap = self._guess[RPOS], seen & ~1, self._capacity
         head = bytearray(8)
