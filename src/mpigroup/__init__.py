@@ -91,7 +91,8 @@ def _register_head_services() -> None:
 
         return HEAD_OPERATIONS
 
-    _requests.register_provider(("universe_join", "arena_alloc", "arena_free"), sync_operations)
+    _requests.register_provider(("universe_join", "arena_alloc", "arena_free", "rma", "rma_wait", "pid_gone"),
+                                sync_operations)
     _requests.register_provider(("telemetry_put", "telemetry_stopping"), telemetry_operations)
 
 

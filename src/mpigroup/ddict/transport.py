@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from ..base import config
 from ..sync import serialize
-from ..sync.ring import Ring, pid_space
+from ..sync.ring import Ring
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class _WriterDied(Exception):
 class RequestChannel(Channel):
     """A manager's request ring, with two more shared words: the *epoch*, which
     the manager moves on before any request that may free a stored blob, once
-    it has handed out a blob's address (see ``cma``), and the manager's pid space.
+    it has handed out a blob's address (see ``cma``), and whether the manager claimed it.
 
     A client that dies while it streams a request in (a killed or OOM-killed
     worker) would hold the ring's producer lock for ever: the manager, its one
@@ -176,16 +176,17 @@ class RequestChannel(Channel):
     """
 
     extra_words = 2
-    _EPOCH, _READER_SPACE = 0, 1  # its extra words
+    _EPOCH, _CLAIMED = 0, 1  # its extra words
     WRITER_CHECK_EVERY = 0.5  # seconds between checks of a held producer lock while no request moves
 
     def claim(self) -> None:
-        """Record the manager (the one reader) as such: call once, before it first receives."""
-        self.store_word(self._READER_SPACE, pid_space())
+        """Record that the manager (the one reader) serves this ring: call once, before it first receives.
+        From then on the reader drops a dead producer's unfinished request (owners are host-aware,
+        :mod:`mpigroup.sync.owners`, so the manager can tell from any host)."""
+        self.store_word(self._CLAIMED, 1)
 
     def reader_drops_dead_writer(self) -> bool:
-        """Only where the manager can see that the producer died: in its own pid space."""
-        return self.producer_space() == self.load_word(self._READER_SPACE)
+        return self.load_word(self._CLAIMED) == 1
 
     def recv(self, deadline: Optional[float], stalled: Stalled = None) -> Optional[memoryview]:
         """As :meth:`Channel.recv`; a request whose sender died part way is dropped (and logged)."""

@@ -162,8 +162,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if context.LOST_HOSTS:
         # MPI_Finalize would wait for the agents of the lost hosts forever
         _exit_without_mpi_finalize(code, alone_only=False)
-    if sharing.universe_used():
-        _exit_without_mpi_finalize(code)
+    if sharing.universe_used():  # the agents were told to leave the same way
+        _exit_without_mpi_finalize(code, alone_only=False)
     return code
 
 

@@ -14,7 +14,8 @@ bootstrap):
 * sends a heartbeat every second, so the head can tell a lost host from a
   quiet one.
 
-Every agent waits with a sleeping poll (cap 50 ms, 5 ms while it has workers),
+Every agent waits with a sleeping poll (20 us after traffic, doubling to 50 ms, 5 ms
+while it has workers),
 so idle agents cost almost no CPU. Workers die with their agent
 (``PR_SET_PDEATHSIG``), so a lost agent never leaves processes behind.
 """
@@ -35,12 +36,12 @@ from typing import Optional
 
 from mpi4py import MPI
 
-from ..base.procs import pid_alive
+from ..base.procs import finalize_pmix, pid_alive
 from ..base.waiting import Backoff
 from . import relay
 from .commands import WORKER_MODULE, collect_status_files
 from .context import remove_run_dir
-from .protocol import TAG_AGENT, TAG_CONTROL, Alive, Exited, Frame, Launch, PidKnown, Shutdown, Signal
+from .protocol import TAG_AGENT, TAG_CONTROL, Alive, Exited, Frame, Launch, Leaving, PidKnown, Shutdown, Signal
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class _Worker:
         self.set_key, self.rank, self.proc = set_key, rank, proc
         self.pending = [boot]  # frames for the worker until it connects
         self.conn: Optional[Connection] = None
+        self.asking = 0  # its requests to the head not answered yet
 
 
 class NodeAgent:
@@ -84,6 +86,7 @@ class NodeAgent:
         self.key = secrets.token_bytes(32)
         self.listener = Listener(self.address, family="AF_UNIX", authkey=self.key)
         self.workers: dict[tuple[str, int], _Worker] = {}
+        self.asked_at = 0.0  # when a worker last sent a request that waits for an answer
         self._accepted: list[Connection] = []
         self._accept_lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
@@ -134,6 +137,9 @@ class NodeAgent:
         try:
             while worker.conn.poll(0):
                 frame = worker.conn.recv_bytes()
+                if frame[:1] == relay.ASKS:
+                    worker.asking += 1
+                    self.asked_at = time.monotonic()
                 self.world.send(Frame(worker.set_key, worker.rank, frame), dest=0, tag=TAG_AGENT)
         except (EOFError, OSError):
             worker.conn.close()
@@ -179,6 +185,17 @@ class NodeAgent:
             busy = True
         return busy
 
+    def poll_cap(self) -> float:
+        """The longest sleep before looking for the head's messages again.
+
+        While a worker waits for an answer, 50 us for its first 20 ms (a round trip
+        of a shared-object operation), then 1 ms (it is parked: a blocked Queue.get);
+        otherwise 5 ms with workers, 50 ms without.
+        """
+        if any(w.asking for w in self.workers.values()):
+            return 50e-6 if time.monotonic() - self.asked_at < 0.02 else 1e-3
+        return 5e-3 if self.workers else 50e-3
+
     def kill_all(self) -> None:
         for worker in self.workers.values():
             if worker.proc is not None and worker.proc.poll() is None:
@@ -187,7 +204,12 @@ class NodeAgent:
     def wait_io(self, timeout: float) -> bool:
         """Sleep until a worker writes, a worker connects, or ``timeout``."""
         conns = [w.conn for w in self.workers.values() if w.conn is not None]
-        ready = wait(conns + [self._wake_r], timeout)
+        if timeout < 1e-3:  # poll() counts whole milliseconds: a 50 us wait would last 1 ms
+            ready = wait(conns + [self._wake_r], 0)
+            if not ready:
+                time.sleep(timeout)
+        else:
+            ready = wait(conns + [self._wake_r], timeout)
         if self._wake_r in ready:
             os.read(self._wake_r, 4096)
         busy = self._take_accepted()
@@ -204,6 +226,8 @@ class NodeAgent:
         elif isinstance(msg, Frame):
             worker = self.workers.get((msg.set_key, msg.rank))
             if worker is not None:
+                if msg.frame[:1] == relay.ANSWERS and worker.asking:
+                    worker.asking -= 1
                 self._to_worker(worker, msg.frame)
         else:
             log.warning("agent: unknown message from the head: %r", msg)
@@ -214,9 +238,12 @@ def run_agent(run_dir: str, is_leader: bool, head_pid=None, node: str = "") -> i
     world = MPI.COMM_WORLD
     status_dir = os.path.join(run_dir, "status")
     agent = NodeAgent(world, run_dir, node) if is_leader else None
-    backoff = Backoff(initial=1e-3, maximum=50e-3)
+    # 20 us after traffic: a relayed worker's request is answered within tens of microseconds,
+    # and its reply must not wait for a long sleep here (select() watches the sockets, not MPI)
+    backoff = Backoff(spin=0.0, initial=20e-6, maximum=50e-3)
     next_check = time.monotonic() + 1.0
-    next_beat = 0.0
+    next_beat = next_scan = 0.0
+    finalize = True
     try:
         while True:
             busy = False
@@ -234,6 +261,9 @@ def run_agent(run_dir: str, is_leader: bool, head_pid=None, node: str = "") -> i
                     msg = world.recv(source=0, tag=TAG_CONTROL)
                     busy = True
                     if isinstance(msg, Shutdown):
+                        finalize = msg.finalize
+                        if not finalize:
+                            world.send(Leaving(), dest=0, tag=TAG_AGENT)
                         return 0
                     if isinstance(msg, Signal):
                         try:
@@ -246,18 +276,19 @@ def run_agent(run_dir: str, is_leader: bool, head_pid=None, node: str = "") -> i
                 if agent is not None:
                     agent.kill_all()
                 _leave(f"lost the head ({exc.Get_error_string()})", run_dir)
-            if agent is not None:
+            if agent is not None and now >= next_scan:  # exits: a few ms late costs nothing
                 busy |= _forward_status_files(world, status_dir)
                 busy |= agent.reap()
+                next_scan = now + 5e-3
             if busy:
                 backoff.reset()
             if agent is None:
+                backoff.maximum = 50e-3
                 backoff.pause()
                 continue
-            # a worker's frame or connection ends the wait at once; 5 ms cap while it has workers
-            backoff.maximum = 5e-3 if agent.workers else 50e-3
-            backoff.delay = min(backoff.delay, backoff.maximum)
-            if agent.wait_io(backoff.delay):
+            # a worker's frame or connection ends the wait at once; the cap is short while one waits
+            backoff.maximum = agent.poll_cap()
+            if agent.wait_io(min(backoff.delay, backoff.maximum)):
                 backoff.reset()
             else:
                 backoff.delay = min(backoff.maximum, backoff.delay * 2)
@@ -266,3 +297,8 @@ def run_agent(run_dir: str, is_leader: bool, head_pid=None, node: str = "") -> i
             agent.kill_all()
         if is_leader:
             remove_run_dir(run_dir)
+        if not finalize:  # the head leaves without MPI_Finalize: its fence would wait for ever
+            sys.stdout.flush()
+            sys.stderr.flush()
+            finalize_pmix()
+            os._exit(0)

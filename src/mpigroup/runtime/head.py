@@ -44,9 +44,9 @@ from . import relay
 from .commands import collect_status_files, decode_status
 from .context import forward_output_through_head
 from .protocol import (TAG_AGENT, TAG_BOOT, TAG_CONTROL, TAG_EVENT, TAG_REPLY, TAG_REQUEST, Alive, BootPayload,
-                       Exited, Finished, Frame, Launch, MemberSpec, MemberState, MemberStatus, Output, PidKnown,
+                       Exited, Finished, Frame, Launch, Leaving, MemberSpec, MemberState, MemberStatus, Output, PidKnown,
                        Shutdown, Signal, Started)
-from .requests import handle_request
+from .requests import DEFERRED, answer_with, handle_request
 from .spawn import forwarded_env, spawn_python_set
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ class Head:
         self._tail_offsets: dict[str, int] = {}
         started = time.monotonic()
         self._agent_seen = {wrank: started for wrank in agent_hosts}  # last heartbeat
+        self._asked_at = 0.0  # when the last request from another process came
         self.lost_hosts: dict[str, str] = {}  # host -> why
         self.host_timeout = config.get("MPIGROUP_HOST_TIMEOUT")
         self._relay_files = forward_output_through_head()  # only singleton runs write to out/
@@ -171,11 +172,6 @@ class Head:
             if h != self.hostname:
                 remote.setdefault(h, []).append(i)
         agents = {h: self._agent_for(h) for h in remote}
-        if remote and join_universe:
-            raise MPIGroupError(
-                f"shared objects (Queue, Event, locks, Pool, DDict) cannot be used yet by processes on "
-                f"other hosts than the head's ({self.hostname}); these members were placed on "
-                f"{', '.join(sorted(remote))}")
         ic, order = None, []
         with self._spawn_lock:
             if self.closing:
@@ -196,14 +192,14 @@ class Head:
                 records.append(rec)
             self.sets[set_key] = SpawnSet(set_key, ic, records)
             self.changed.notify_all()
-        port = None
-        if join_universe:
+        port = None  # members on other hosts never join with MPI: their operations go through the head
+        if join_universe and order:
             port = handle_request(self, "universe_join", {"puids": [members[idx].puid for idx in order]})
 
         def boot_for(idx: int) -> BootPayload:
             return BootPayload(members[idx], self.allocation, self.hostname, os.getpid(),
-                                 self.run_dirs.get(hosts[idx], self.run_dir), self.run_dirs, port,
-                                 node=hosts[idx])
+                                 self.run_dirs.get(hosts[idx], self.run_dir), self.run_dirs,
+                                 port if hosts[idx] == self.hostname else None, node=hosts[idx])
 
         if relayed:
             env = forwarded_env()
@@ -344,7 +340,11 @@ class Head:
             if busy:
                 backoff.reset()
             else:
-                backoff.maximum = 5e-3 if self._waiters else 20e-3
+                # right after a request the next one usually follows within a round trip; and
+                # Open MPI reads TCP sockets only every so many progress calls: poll often then
+                hot = time.monotonic() - self._asked_at < 0.02
+                backoff.maximum = 50e-6 if hot else 5e-3 if self._waiters else 20e-3
+                backoff.delay = min(backoff.delay, backoff.maximum)
                 backoff.pause()
 
     def _serve_once(self, status: MPI.Status) -> bool:
@@ -473,10 +473,25 @@ class Head:
 
     def _answer(self, comm, src: int, msg: tuple) -> None:
         req_id, op, kwargs = msg
+        self._asked_at = time.monotonic()
+        if req_id:
+            answer_with(lambda ok, value: self._send_answer(comm, src, (req_id, ok, value)))
         try:
             result = (req_id, True, handle_request(self, op, kwargs))
         except BaseException as exc:  # the caller re-raises it
             result = (req_id, False, exc)
+        finally:
+            answer_with(None)
+        if req_id == 0:  # a posted request (RemoteHeadAPI.post): nobody waits for an answer
+            if not result[1]:
+                log.error("head: posted request %r from rank %d failed: %s", op, src, result[2])
+            return
+        if result[2] is DEFERRED:  # its handler answers later (requests.take_reply)
+            return
+        self._send_answer(comm, src, result)
+
+    def _send_answer(self, comm, src: int, result: tuple) -> None:
+        req_id = result[0]
         try:
             comm.send(result, dest=src, tag=TAG_REPLY)
         except Exception as send_error:  # the result or the exception cannot be pickled
@@ -609,11 +624,30 @@ class Head:
                 del self.sets[sset.set_key]
 
     # -------------------------------------------------------------- cleanup
-    def stop_agents(self) -> None:
-        """Tell every other initial rank to leave its agent loop."""
-        for wrank in range(1, self.world.Get_size()):
-            if not self._is_lost_rank(wrank):
-                self.world.send(Shutdown(), dest=wrank, tag=TAG_CONTROL)
+    def stop_agents(self, finalize: bool = True, patience: float = 10.0) -> None:
+        """Tell every other initial rank to leave its agent loop (``finalize``: with MPI_Finalize).
+
+        Without ``finalize`` the head exits right after this, so it first waits (up to
+        ``patience`` seconds) until each agent has read its Shutdown and said so.
+        """
+        ranks = [w for w in range(1, self.world.Get_size()) if not self._is_lost_rank(w)]
+        for wrank in ranks:
+            self.world.send(Shutdown(finalize), dest=wrank, tag=TAG_CONTROL)
+        if finalize:
+            return
+        deadline = time.monotonic() + patience
+        waiting, backoff = set(ranks), Backoff(initial=50e-6, maximum=5e-3)
+        while waiting and time.monotonic() < deadline:
+            for wrank in list(waiting):
+                try:
+                    while self.world.Iprobe(wrank, TAG_AGENT):
+                        if isinstance(self.world.recv(source=wrank, tag=TAG_AGENT), Leaving):
+                            waiting.discard(wrank)
+                except MPI.Exception:  # that agent is gone already
+                    waiting.discard(wrank)
+            backoff.pause()
+        if waiting:
+            log.warning("agents %s did not confirm the shutdown", sorted(waiting))
 
     def free_sets(self) -> None:
         with self._lock:

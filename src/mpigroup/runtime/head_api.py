@@ -9,7 +9,7 @@ import itertools
 import threading
 from typing import Any, Optional
 
-from ..base.waiting import Backoff, deadline_after, expired
+from ..base.waiting import Backoff, deadline_after, expired, remaining
 from ..errors import HeadUnreachable, ProtocolError
 from .protocol import TAG_REPLY, TAG_REQUEST
 from .requests import OpName, handle_request, op_name
@@ -23,6 +23,9 @@ class HeadAPI:
 
     def call(self, op: OpName, timeout: Optional[float] = None, **kwargs: Any) -> Any:
         return handle_request(self.head, op, kwargs)
+
+    def post(self, op: OpName, **kwargs: Any) -> None:
+        handle_request(self.head, op, kwargs)
 
     def wait_change(self, timeout: float) -> None:
         self.head.wait_change(timeout)
@@ -44,10 +47,15 @@ class RemoteHeadAPI:
         self._backoff = Backoff(initial=50e-6, maximum=50e-3)  # wait_change: nothing tells us of a change
 
     def _await_reply(self, op: str, timeout: Optional[float], deadline: Optional[float], backoff: Backoff) -> tuple:
+        wait_for = getattr(self.comm, "wait_for", None)  # a socket to the node agent: sleep on it
         while not self.comm.Iprobe(self.head_rank, TAG_REPLY):
             if expired(deadline):
                 raise HeadUnreachable(f"head did not answer {op!r} within {timeout} s")
-            backoff.pause(deadline)
+            if wait_for is not None:
+                left = remaining(deadline)
+                wait_for(TAG_REPLY, 5e-3 if left is None else min(5e-3, left))
+            else:
+                backoff.pause(deadline)
         return self.comm.recv(source=self.head_rank, tag=TAG_REPLY)
 
     def call(self, op: OpName, timeout: Optional[float] = 120.0, **kwargs: Any) -> Any:
@@ -65,6 +73,13 @@ class RemoteHeadAPI:
         if not ok:
             raise result
         return result
+
+    def post(self, op: OpName, **kwargs: Any) -> None:
+        """Send a request that gets no answer (request id 0). The channel is ordered, so a
+        later :meth:`call` is handled after it; an error in it is logged by the head."""
+        op = op_name(op)
+        with self._lock:
+            self.comm.send((0, op, kwargs), dest=self.head_rank, tag=TAG_REQUEST)
 
     def wait_change(self, timeout: float) -> None:
         """Sleep a while (doubling up to 50 ms, never past ``timeout``): the head's table may have changed."""

@@ -156,7 +156,15 @@ class Signal(NamedTuple):
 
 
 class Shutdown(NamedTuple):
-    """(head -> agent) Leave the agent loop."""
+    """(head -> agent) Leave the agent loop; without ``finalize``, leave as the head does
+    (PMIx_Finalize, then exit: no MPI_Finalize, see launcher.initial_ranks)."""
+
+    finalize: bool = True
+
+
+class Leaving(NamedTuple):
+    """(agent -> head) The answer to ``Shutdown(finalize=False)``: the head may exit now (an exit
+    before the agent read its Shutdown would look like a failed head to it)."""
 
 
 # ---------------------------------------------------------------- boot

@@ -30,18 +30,25 @@ from multiprocessing.connection import Client, Connection
 from typing import Any
 
 from ..base import config
+from .protocol import TAG_REPLY, TAG_REQUEST
 
 SOCKET_NAME = "agent.sock"
 ENV_SOCKET = "MPIGROUP_AGENT_SOCKET"
 ENV_KEY = "MPIGROUP_AGENT_KEY"  # authkey, hex; in the environment, never on a command line
 
 
+# The first byte of a frame says whether it opens or closes a wait, so that the agent, which
+# never unpickles frames, knows when a worker waits for an answer and polls the head fast then.
+ASKS, ANSWERS, OTHER = b"Q", b"A", b"-"
+
+
 def encode(tag: int, obj: Any) -> bytes:
-    return pickle.dumps((tag, obj), protocol=pickle.HIGHEST_PROTOCOL)
+    kind = ASKS if tag == TAG_REQUEST and obj[0] else ANSWERS if tag == TAG_REPLY else OTHER
+    return kind + pickle.dumps((tag, obj), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def decode(frame: bytes) -> tuple[int, Any]:
-    return pickle.loads(frame)
+    return pickle.loads(memoryview(frame)[1:])
 
 
 class _Done:
@@ -92,6 +99,11 @@ class AgentChannel:
                 tag, obj = decode(self._conn.recv_bytes())
                 self._inbox[tag].append(obj)
                 wait = 0.0
+
+    def wait_for(self, tag: int, timeout: float) -> None:
+        """Return once a frame of ``tag`` is here, or after ``timeout`` (woken by the socket, not polling)."""
+        if not self._inbox[tag]:
+            self._drain(wait=timeout)
 
     def Iprobe(self, source: int = 0, tag: int = 0) -> bool:  # noqa: N802
         if not self._inbox[tag]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from typing import Any, Callable, Iterable, Mapping, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 Handler = Callable[..., Any]
 
@@ -93,3 +93,29 @@ def _handler(op: OpName) -> Handler:
 def handle_request(head: Any, op: OpName, kwargs: dict) -> Any:
     """Run operation ``op`` on the head with ``kwargs`` and return its result."""
     return _handler(op)(head, **kwargs)
+
+
+# ----------------------------------------------------------- deferred answers
+# A handler that must wait for something (a relayed process blocked in Queue.get) must not
+# block the head's service thread: it takes the answering function and returns DEFERRED;
+# whoever holds that function answers later, from any thread, exactly once.
+DEFERRED = object()
+Reply = Callable[[bool, Any], None]  # (ok, result or exception)
+_answering = threading.local()
+
+
+def answer_with(reply: Optional[Reply]) -> None:
+    """Set (or clear, with None) how the request being handled on this thread is answered."""
+    _answering.reply = reply
+
+
+def take_reply(optional: bool = False) -> Optional[Reply]:
+    """The answering function of the request being handled here (for a handler that defers);
+    ``optional``: None for a request that wants no answer, instead of an error."""
+    reply = getattr(_answering, "reply", None)
+    if reply is None:
+        if optional:
+            return None
+        raise RuntimeError("this request cannot be answered later (it was not sent by another process)")
+    _answering.reply = None
+    return reply

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import SharedObjectError, ShuttingDown
-from . import universe
+from ..runtime import requests
+from . import owners, relayed, universe
 from .arena import Arena
 from .mpi import MPI
 from .universe import TAG_STEP, StepMessage, Universe, arena_bytes
@@ -132,9 +133,33 @@ def _head() -> UniverseHead:
     return universe.head_service()
 
 
+_relayed_server: Optional[relayed.RelayedServer] = None
+_server_lock = threading.Lock()
+
+
+def _apply(ops: list) -> Any:
+    return relayed.apply(universe.current(), ops, _head().free)
+
+
+def _ship(ops: list, until: Optional[tuple] = None, park: float = 0.0) -> Any:
+    """A relayed process's operations: handed to the RelayedServer thread, answered from there."""
+    global _relayed_server
+    if _relayed_server is None:
+        with _server_lock:
+            if _relayed_server is None:
+                _relayed_server = relayed.RelayedServer(_apply)
+    reply = requests.take_reply(optional=True)  # None: a posted request, nobody waits
+    _relayed_server.submit(ops, until, park, reply)
+    return requests.DEFERRED
+
+
 # the head requests of the universe (see mpigroup.runtime.requests.register_provider)
 HEAD_OPERATIONS = {
     "universe_join": lambda head, puids: _head().request_join(puids),
     "arena_alloc": lambda head, nbytes: _head().allocate(nbytes),
     "arena_free": lambda head, offset: _head().free(offset),
+    # processes on other hosts: their arena operations, and liveness of a pid of this host
+    "rma": lambda head, ops: _ship(ops),
+    "rma_wait": lambda head, ops, until, park: _ship(ops, until, park),
+    "pid_gone": owners.head_pid_gone,
 }

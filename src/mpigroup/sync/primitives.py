@@ -10,15 +10,13 @@ waiting forever; every blocking call also takes a timeout.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any, Callable, Optional
 
-from ..base.procs import pid_alive
-from ..base.waiting import deadline_after, expired
+from ..base.waiting import deadline_after, expired, remaining
 from ..errors import LockOwnerDied
-from . import rma, universe
+from . import owners, relayed, rma, universe
 
 __all__ = ["Barrier", "BoundedSemaphore", "Condition", "Event", "Lock", "LockOwnerDied", "RLock", "Semaphore",
            "SharedWords"]
@@ -27,10 +25,11 @@ SEM_VALUE_MAX = (1 << 31) - 1
 
 
 def _token() -> int:
-    return (os.getpid() << 22) | (threading.get_ident() & 0x3FFFFF) | 1
+    """This thread's lock token: its process's owner ident (host-aware, :mod:`.owners`) and thread."""
+    return (owners.me() << 22) | (threading.get_ident() & 0x3FFFFF) | 1
 
 
-def _owner_pid(token: int) -> int:
+def _owner(token: int) -> int:
     return token >> 22
 
 
@@ -40,9 +39,15 @@ def _deadline(block: bool, timeout: Optional[float]) -> Optional[float]:
 
 
 def _wait_until(attempt: Callable[[universe.Universe], Any], deadline: Optional[float],
-                on_idle: Optional[Callable[[], None]] = None) -> Any:
-    """Call ``attempt`` (under the step lock) until it returns non-None or the deadline passes."""
+                on_idle: Optional[Callable[[], None]] = None, shipped: Optional[tuple] = None) -> Any:
+    """Call ``attempt`` (under the step lock) until it returns non-None or the deadline passes.
+
+    ``shipped`` = (operation, condition) is the same attempt for a process on
+    another host (:mod:`.relayed`): it waits at the head, not by polling it.
+    """
     uni = universe.current()
+    if uni.remote and shipped is not None:
+        return _wait_at_head(uni, shipped, deadline, on_idle)
     with uni.lock:
         result = attempt(uni)
     if result is not None:  # the common case: no wait
@@ -61,6 +66,19 @@ def _wait_until(attempt: Callable[[universe.Universe], Any], deadline: Optional[
             result = attempt(uni)
         if result is not None:
             return result
+
+
+def _wait_at_head(uni: Any, shipped: tuple, deadline: Optional[float],
+                  on_idle: Optional[Callable[[], None]]) -> Optional[bool]:
+    op, until = shipped
+    while True:
+        left = remaining(deadline)
+        if relayed.met(uni.wait([op], until, relayed.PARK_MAX if left is None else left), until):
+            return True
+        if expired(deadline):
+            return None
+        if on_idle is not None:  # each park lasts at most PARK_MAX: check the owner between them
+            on_idle()
 
 
 class Event(rma.SharedObject):
@@ -91,7 +109,7 @@ class Event(rma.SharedObject):
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         got = _wait_until(lambda uni: True if rma.load(uni, self._word(0)) else None,
-                          _deadline(True, timeout))
+                          _deadline(True, timeout), shipped=((relayed.LOAD, self._word(0), 1), (relayed.TRUE,)))
         return bool(got)
 
     def __repr__(self) -> str:
@@ -118,7 +136,8 @@ class Semaphore(rma.SharedObject):
                 return True
             return None
 
-        return bool(_wait_until(attempt, _deadline(block, timeout)))
+        return bool(_wait_until(attempt, _deadline(block, timeout),
+                                shipped=((relayed.TAKE, self._word(0)), (relayed.TRUE,))))
 
     def release(self) -> None:
         uni = universe.current()
@@ -173,14 +192,15 @@ class Lock(rma.SharedObject):
         uni = universe.current()
         with uni.lock:
             owner = rma.load(uni, self._word(0))
-        if owner and not pid_alive(_owner_pid(owner)) and _owner_pid(owner) != os.getpid():
-            raise LockOwnerDied(f"{type(self).__name__} is held by process {_owner_pid(owner)}, "
+        if owner and owners.gone(_owner(owner)):
+            raise LockOwnerDied(f"{type(self).__name__} is held by {owners.describe(_owner(owner))}, "
                                 "which has exited without releasing it")
 
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
         me = _token()
         got = _wait_until(lambda uni: True if rma.cas(uni, self._word(0), 0, me) == 0 else None,
-                          _deadline(block, timeout), self._owner_gone)
+                          _deadline(block, timeout), self._owner_gone,
+                          shipped=((relayed.CAS, self._word(0), 0, me), (relayed.EQUALS, 0)))
         return bool(got)
 
     def release(self) -> None:
@@ -214,7 +234,7 @@ class Lock(rma.SharedObject):
         with uni.lock:
             owner = rma.load(uni, self._word(0))
         state = "unlocked" if not owner else ("owned by this thread" if owner == _token()
-                                               else f"locked by pid {_owner_pid(owner)}")
+                                               else f"locked by {owners.describe(_owner(owner))}")
         return f"<{type(self).__name__} {state}>"
 
 

@@ -2,7 +2,7 @@
 
 Layout of one ring (int64 words after the common header, then the bytes):
 ``wpos, rpos, count, unfinished, capacity, maxsize, owner_w, owner_r,
-owner_w_space`` and the ``extra_words`` of a subclass. ``wpos``/``rpos`` count bytes ever
+spare`` and the ``extra_words`` of a subclass. ``wpos``/``rpos`` count bytes ever
 written/read (frames are padded to 8 bytes) and their bit 0 is the lock of
 that side: one producer at a time locks ``wpos`` and streams its frame in as
 space frees, one consumer at a time locks ``rpos`` and streams it out, so
@@ -11,11 +11,11 @@ order is kept. Storing the next position publishes it and unlocks in one
 atomic write. ``count`` is the number of frames sent and not yet received
 (``qsize``, ``maxsize``) where the ring counts them.
 
-``owner_w``/``owner_r`` hold the pid of a streaming holder of that side
-(0 for a one-step fast path), ``owner_w_space`` the :func:`pid_space` of the
-streaming producer. A process that dies while streaming leaves
+``owner_w``/``owner_r`` hold the owner ident (:mod:`.owners`: a pid on the
+head's host, a puid elsewhere) of a streaming holder of that side (0 for a
+one-step fast path). A process that dies while streaming leaves
 half a frame: whoever waits on it (a reader waiting for the rest, a writer
-waiting for space, anyone waiting for the lock) finds the holder's pid gone,
+waiting for space, anyone waiting for the lock), on any host, finds the holder gone,
 marks that owner word ``BROKEN`` and raises :class:`~mpigroup.errors.QueueBroken`;
 so does everyone after: a broken ring stays broken. These checks run only
 while waiting, never on the fast paths. The exception is a single-reader
@@ -31,23 +31,19 @@ length, then the body. The public API of :class:`Ring` (``send``,
 """
 from __future__ import annotations
 
-import os
-import socket
 import time
-import zlib
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from ..base import config
-from ..base.procs import process_gone
-from ..base.waiting import Backoff, expired
+from ..base.waiting import Backoff, expired, remaining
 from ..errors import QueueBroken
-from . import rma, serialize, universe
+from . import owners, relayed, rma, serialize, universe
 
 __all__ = ["Ring", "BROKEN", "FAST_BYTES", "RING_WORDS"]
 
-WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R, OWNER_W_SPACE = range(9)
+WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R, SPARE = range(9)
 RING_WORDS = 9  # state words of every ring; a subclass's extra_words follow
 _OWNER = {WPOS: OWNER_W, RPOS: OWNER_R}
 _CHUNK = 256 << 10  # largest single MPI_Put/MPI_Get of a stream: small enough that reader and writer overlap
@@ -63,20 +59,12 @@ def default_capacity() -> int:
     return config.get("MPIGROUP_QUEUE_BYTES")
 
 
-_space: list[int] = []
-
-
-def pid_space() -> int:
-    """A nonzero tag of this process's pid namespace (kernel boot id and pid namespace):
-    processes with the same tag can tell with ``pid_alive`` whether the other's pid still lives."""
-    if not _space:
-        try:
-            with open("/proc/sys/kernel/random/boot_id", "rb") as f:
-                ident = f.read().strip() + b":" + str(os.stat("/proc/self/ns/pid").st_ino).encode()
-        except OSError:  # not Linux: a node is one pid space
-            ident = socket.gethostname().encode()
-        _space.append(zlib.crc32(ident) | 1 << 32)
-    return _space[0]
+def _park(waiting: Any, deadline: Optional[float]) -> float:
+    """How long a step may wait at the head (processes on other hosts): until ``deadline``, once waiting."""
+    if not waiting or not universe.is_remote():
+        return 0.0
+    left = remaining(deadline)
+    return relayed.PARK_MAX if left is None else left
 
 
 def _as_bytes(view: memoryview) -> memoryview:
@@ -200,9 +188,7 @@ class Ring(rma.SharedObject):
             with uni.lock:
                 pos = self._try_lock(uni, side)
                 if pos is not None:
-                    if side == WPOS:  # before the pid: whoever reads the pid finds its space
-                        rma.store(uni, self._word(OWNER_W_SPACE), pid_space())
-                    rma.store(uni, self._word(_OWNER[side]), os.getpid())
+                    rma.store(uni, self._word(_OWNER[side]), owners.me())
                     return pos
             if watch is None:
                 wait, watch = universe.backoff(), _HolderWatch()
@@ -233,7 +219,7 @@ class Ring(rma.SharedObject):
                 return force
         if self._reader_recovers(side, owner):
             return False
-        if owner in (BROKEN, ABANDONED) or (owner > 0 and process_gone(owner)):
+        if owner in (BROKEN, ABANDONED) or (owner > 0 and owners.gone(owner)):
             self._break(side, owner)
         return False
 
@@ -253,10 +239,10 @@ class Ring(rma.SharedObject):
         what = "producer" if side == WPOS else "consumer"
         if owner in (BROKEN, ABANDONED):
             why = f"it is broken (a {what} died or failed in the middle of a frame)"
-        elif owner == os.getpid():
+        elif owner == owners.me():
             why = f"this {what} failed in the middle of a frame"
         else:
-            why = f"its {what} (pid {owner}) died in the middle of a frame"
+            why = f"its {what} ({owners.describe(owner)}) died in the middle of a frame"
         raise QueueBroken(f"{self!r}: {why}; it cannot be used any more")
 
     def _find_broken(self) -> None:
@@ -268,7 +254,7 @@ class Ring(rma.SharedObject):
                 owner = rma.load(uni, self._word(_OWNER[side])) if locked else 0
             if self._reader_recovers(side, owner):
                 continue
-            if owner in (BROKEN, ABANDONED) or (owner > 0 and process_gone(owner)):
+            if owner in (BROKEN, ABANDONED) or (owner > 0 and owners.gone(owner)):
                 self._break(side, owner)
 
     def _store_pos(self, uni: universe.Universe, side: int, pos: int, locked: bool) -> None:
@@ -316,7 +302,7 @@ class Ring(rma.SharedObject):
                 self._abandon()  # the reader drops this half frame; the ring goes on
                 raise
             try:
-                self._break(side, os.getpid())
+                self._break(side, owners.me())
             except QueueBroken:
                 pass
             raise
@@ -433,9 +419,13 @@ class Ring(rma.SharedObject):
             rma.add(uni, self._word(word), delta)
 
     # ------------------------------------------------------- fast paths
-    def _try_put_small(self, pieces: list, size: int, count: bool) -> bool:
-        """One critical section: lock, write a frame of ``size`` bytes that fits now, publish and unlock."""
+    def _try_put_small(self, pieces: list, size: int, count: bool, park: float = 0.0) -> bool:
+        """One critical section: lock, write a frame of ``size`` bytes that fits now, publish and unlock.
+        (On another host, ``park`` seconds of waiting for room happen at the head.)"""
         uni = universe.current()
+        if uni.remote:  # on another host: the head runs this step (one round trip)
+            frame = b"".join(_as_bytes(p) for p in pieces)
+            return self._remote_step(uni, "put", (frame, size, count), park)
         cap = self._capacity
         with uni.lock:
             w = self._try_lock(uni, WPOS)
@@ -462,16 +452,35 @@ class Ring(rma.SharedObject):
 
     _EMPTY = object()
 
-    def _try_get_small(self) -> Any:
+    def _remote_step(self, uni: Any, step: str, args: tuple, park: float = 0.0) -> Any:
+        """Run a one-step put or get on the head; ``park`` > 0: wait there up to that long for it to succeed."""
+        op = (relayed.RING, type(self), self.ref, (self._guess[WPOS], self._guess[RPOS]), step, args)
+        if park > 0:  # not under uni.lock: other threads of this process go on meanwhile
+            result, guess = uni.wait([op], (relayed.RING_READY,), park)
+        else:
+            with uni.lock:
+                result, guess = uni.call(op)
+        self._guess[WPOS], self._guess[RPOS] = guess
+        if isinstance(result, bytes):
+            return memoryview(result)
+        if isinstance(result, tuple):
+            return (result[0], memoryview(result[1]))
+        return self._EMPTY if result == "empty" else result
+
+    def _try_get_small(self, owner: Optional[int] = None, park: float = 0.0) -> Any:
         """One critical section: take a whole frame of up to 64 KiB.
 
         Returns the frame body, ``_EMPTY``, ``None`` (the consumer lock is
         busy) or ``(r, start)`` for a larger frame: the lock is then held at
-        ``r`` and ``start`` holds the frame's first bytes, already read.
+        ``r`` and ``start`` holds the frame's first bytes, already read
+        (``owner``, default this process, is then recorded as its holder).
         A ring with ``_single_reader`` set skips the consumer lock: its one
-        reader always knows the read position.
+        reader always knows the read position. On another host the head runs
+        it, and waits there up to ``park`` seconds for a frame.
         """
         uni = universe.current()
+        if uni.remote:  # on another host: the head runs this step (one round trip)
+            return self._remote_step(uni, "get", (owners.me() if owner is None else owner,), park)
         cap = self._capacity
         with uni.lock:
             # One atomic read first: our last read position is never ahead of the real
@@ -501,7 +510,7 @@ class Ring(rma.SharedObject):
             if end > n:
                 if end > self._fast_bytes or end > avail or at + end > cap:
                     if not self.single_reader:
-                        rma.store(uni, self._word(OWNER_R), os.getpid())
+                        rma.store(uni, self._word(OWNER_R), owners.me() if owner is None else owner)
                     return (r, memoryview(buf))  # large, incomplete or wrapping: stream the rest
                 whole = _uninitialized(end)
                 whole[:n] = buf
@@ -528,7 +537,7 @@ class Ring(rma.SharedObject):
         size = sum(_as_bytes(p).nbytes for p in pieces)
         if size <= FAST_BYTES:
             wait = watch = None  # made on the first miss: the frame usually fits at once
-            while not self._try_put_small(pieces, size, count=self.counted):
+            while not self._try_put_small(pieces, size, self.counted, _park(wait, deadline)):
                 if expired(deadline):
                     raise TimeoutError(f"{type(self).__name__}: the ring stayed full")
                 if stalled is not None:
@@ -559,7 +568,7 @@ class Ring(rma.SharedObject):
         """
         wait = watch = None  # made on the first miss: most calls find a frame at once
         while True:  # the consumer lock is never held while waiting for data
-            body = self._try_get_small()
+            body = self._try_get_small(park=_park(True, deadline))
             if isinstance(body, tuple):  # a large frame has arrived and we hold the lock: stream it
                 body = self._read_frame(body[0], body[1], stalled)
                 if self.counted:
@@ -587,15 +596,9 @@ class Ring(rma.SharedObject):
         wait for that instead of raising QueueBroken. False here; subclasses decide."""
         return False
 
-    def producer_space(self) -> int:
-        """The :func:`pid_space` of the producer that streams (or last streamed) a frame in."""
-        uni = universe.current()
-        with uni.lock:
-            return rma.load(uni, self._word(OWNER_W_SPACE))
-
     def drop_dead_writer(self) -> bool:
         """Single-reader rings, called by the reader only: if the producer lock is held by
-        a streaming producer of this pid space that no longer exists (or that gave up
+        a streaming producer that no longer exists, on any host (or that gave up
         mid-frame: ``ABANDONED``), drop its unfinished frame and unlock, so other
         producers go on; True if it did.
 
@@ -607,10 +610,9 @@ class Ring(rma.SharedObject):
         with uni.lock:
             seen = rma.load(uni, self._word(WPOS))
             owner = rma.load(uni, self._word(OWNER_W))
-            space = rma.load(uni, self._word(OWNER_W_SPACE))
-        if not seen & 1 or owner in (0, BROKEN, os.getpid()):
+        if not seen & 1 or owner in (0, BROKEN, owners.me()):
             return False
-        if owner != ABANDONED and (space != pid_space() or not process_gone(owner)):
+        if owner != ABANDONED and not owners.gone(owner):
             return False
         r, end, cap = self._guess[RPOS], seen & ~1, self._capacity
         head = bytearray(8)
@@ -628,7 +630,7 @@ class Ring(rma.SharedObject):
             self._store_pos(uni, RPOS, r, locked=False)  # before producers may write again
             if rma.cas(uni, self._word(WPOS), seen, start) != seen:
                 raise QueueBroken(f"{type(self).__name__}: its producer lock changed while it was being "
-                                  f"recovered from a dead producer (pid {owner})")
+                                  f"recovered from a dead producer ({owners.describe(owner)})")
             rma.cas(uni, self._word(OWNER_W), owner, 0)  # unless a new producer has recorded itself
         return True
 

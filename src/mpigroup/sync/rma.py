@@ -24,7 +24,7 @@ import numpy as np
 from ..base import sharing
 from ..errors import ObjectGone
 from ..runtime import context
-from . import universe
+from . import relayed, universe
 from .mpi import MPI
 
 WORD = 8
@@ -46,6 +46,8 @@ def _scratch():
 # Callers hold ``uni.lock``. Offsets are byte offsets into the arena.
 
 def fetch_add(uni: universe.Universe, offset: int, value: int) -> int:
+    if uni.remote:
+        return uni.call((relayed.FETCH_ADD, offset, value))
     src, res, _ = _scratch()
     src[0] = value
     uni.win.Fetch_and_op([src, 1, MPI.INT64_T], [res, 1, MPI.INT64_T], universe.HEAD, offset, MPI.SUM)
@@ -55,6 +57,8 @@ def fetch_add(uni: universe.Universe, offset: int, value: int) -> int:
 
 def load(uni: universe.Universe, offset: int, count: int = 1):
     """Atomic read of ``count`` consecutive words (one call)."""
+    if uni.remote:
+        return uni.call((relayed.LOAD, offset, count))
     src, res, _ = _scratch()
     uni.win.Get_accumulate([src, count, MPI.INT64_T], [res, count, MPI.INT64_T], universe.HEAD,
                            [offset, count, MPI.INT64_T], MPI.NO_OP)
@@ -71,15 +75,21 @@ def _accumulate(uni: universe.Universe, offset: int, value: int, op: MPI.Op, flu
 
 
 def store(uni: universe.Universe, offset: int, value: int, flush: bool = True) -> None:
+    if uni.remote:
+        return uni.post((relayed.STORE, offset, value))
     _accumulate(uni, offset, value, MPI.REPLACE, flush)
 
 
 def add(uni: universe.Universe, offset: int, value: int, flush: bool = True) -> None:
+    if uni.remote:
+        return uni.post((relayed.ADD, offset, value))
     _accumulate(uni, offset, value, MPI.SUM, flush)
 
 
 def cas(uni: universe.Universe, offset: int, expected: int, new: int) -> int:
     """Compare-and-swap; returns the old value (success iff it equals ``expected``)."""
+    if uni.remote:
+        return uni.call((relayed.CAS, offset, expected, new))
     src, res, cmp = _scratch()
     src[0], cmp[0] = new, expected
     uni.win.Compare_and_swap([src, 1, MPI.INT64_T], [cmp, 1, MPI.INT64_T], [res, 1, MPI.INT64_T],
@@ -89,14 +99,21 @@ def cas(uni: universe.Universe, offset: int, expected: int, new: int) -> int:
 
 
 def put(uni: universe.Universe, offset: int, data) -> None:
+    if uni.remote:
+        return uni.post((relayed.PUT, offset, bytes(data)))
     uni.win.Put([data, MPI.BYTE], universe.HEAD, [offset, len(data), MPI.BYTE])
 
 
 def get(uni: universe.Universe, offset: int, out) -> None:
+    if uni.remote:
+        memoryview(out).cast("B")[:] = uni.call((relayed.GET, offset, memoryview(out).nbytes))
+        return None
     uni.win.Get([out, MPI.BYTE], universe.HEAD, [offset, len(out), MPI.BYTE])
 
 
 def flush(uni: universe.Universe) -> None:
+    if uni.remote:  # shipped operations are applied in order: a later answered one sees them
+        return None
     uni.win.Flush(universe.HEAD)
 
 

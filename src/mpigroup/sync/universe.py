@@ -38,9 +38,10 @@ from typing import Any, Callable, NamedTuple, Optional
 from ..base import config, sharing, shutdown
 from ..base.shutdown import Stage
 from ..base.waiting import Backoff
-from ..errors import LeftUniverse, MPIGroupError, SharedObjectError
+from ..errors import LeftUniverse, SharedObjectError
 from ..runtime import context
 from .mpi import MPI
+from .relayed import RelayedUniverse
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,16 @@ def arena_bytes() -> int:
 
 
 def backoff(spin: Optional[float] = None) -> Backoff:
-    """The wait of every shared-object operation: spin, then sleep from 20 µs doubling to 1 ms.
+    """The wait of every shared-object operation: spin, then sleep from 20 µs doubling to 1 ms
+    (on another host than the head, where each poll is a round trip to it: no spin, 50 µs to 2 ms).
 
     The spin, ``MPIGROUP_SPIN_US`` unless ``spin`` (seconds) is given, yields
     the CPU at each step with ``MPIGROUP_SPIN_YIELD``; it keeps round trips in
     the microseconds while the other side is active. The sleeps keep idle
     waiters cheap (on 2 cores, 8 waiters must not starve the workers).
     """
+    if _universe is not None and _universe.remote:  # each poll is a round trip to the head: no spin
+        return Backoff(spin=0.0, initial=50e-6, maximum=2e-3)
     if spin is None:
         spin = config.cached("MPIGROUP_SPIN_US") * 1e-6
     return Backoff(spin=spin, initial=20e-6, maximum=1e-3, yield_cpu=config.cached("MPIGROUP_SPIN_YIELD"))
@@ -126,6 +130,8 @@ def _ft_flag():
 
 class Universe:
     """This process's membership: the communicator, the arena window, the step lock."""
+
+    remote = False  # operations apply to this process's window (see .relayed for the other kind)
 
     def __init__(self, comm: MPI.Intracomm, win: MPI.Win) -> None:
         self.comm = comm
@@ -273,6 +279,11 @@ def _raise_left(uni: Universe) -> None:
                        "shared objects can no longer be used")
 
 
+def is_remote() -> bool:
+    """Whether this process's operations travel to the head (it is on another host)."""
+    return _universe is not None and _universe.remote
+
+
 def is_member() -> bool:
     """Whether this process is in the universe and has not left it."""
     return _universe is not None and not _universe.left.is_set()
@@ -293,11 +304,9 @@ def _join() -> Universe:
             _head_service = UniverseHead(_universe, ctx)
             _head_service.start()
             return _universe
-        if ctx.relayed:
-            raise MPIGroupError(
-                f"shared objects (Queue, Event, locks, Pool, DDict) cannot be used yet from a process "
-                f"on another host than the head ({ctx.hostname}); place the processes that use them "
-                "on the head's node")
+        if ctx.relayed:  # on another host: operations travel to the head through the node agent
+            _universe = RelayedUniverse(ctx.api)
+            return _universe
         port = ctx.api.call("universe_join", puids=[ctx.puid], timeout=STEP_TIMEOUT)
         _universe = connect_newcomer(MPI.COMM_SELF, port)
         _universe.start_service(_remote_free)

@@ -5,6 +5,10 @@ import sys
 
 if "--agent" not in sys.argv[1:2]:
     from mpi4py import MPI  # noqa: F401  (first on purpose)
+else:  # shared-object code may import mpi4py.MPI later: it must not initialise MPI here
+    import mpi4py
+
+    mpi4py.rc.initialize = mpi4py.rc.finalize = False
 
 from .main import main  # noqa: E402
 
