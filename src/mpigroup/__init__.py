@@ -91,7 +91,7 @@ def _register_head_services() -> None:
 
         return HEAD_OPERATIONS
 
-    _requests.register_provider(("universe_join", "arena_alloc", "arena_free", "rma", "rma_wait", "pid_gone"),
+    _requests.register_provider(("universe_join", "arena_alloc", "arena_free", "rma", "rma_wait", "rma_drain", "pid_gone"),
                                 sync_operations)
     _requests.register_provider(("telemetry_put", "telemetry_stopping"), telemetry_operations)
 

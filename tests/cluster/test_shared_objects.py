@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
+
+import pytest
 
 from test_faults import _mpigroup_cmd, _wait_line
 from test_runtime_core import assert_clean
@@ -30,9 +31,10 @@ def test_every_object_works_from_every_host(cluster):
     assert out.rstrip().endswith("DONE"), out[-2000:]
 
 
+@pytest.mark.timeout(1200)
 def test_100000_checksummed_messages_4_producers_4_consumers_over_3_hosts(cluster3):
     """None lost, none duplicated, each producer's order kept (checked in the script)."""
-    proc = cluster3.mpiexec("objects.py", "stress", timeout=600, env={"OBJECTS_STRESS_MESSAGES": "100000"})
+    proc = cluster3.mpiexec("objects.py", "stress", timeout=1100, env={"OBJECTS_STRESS_MESSAGES": "100000"})
     assert_clean(proc)
     assert "OK stress messages=100000" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
 

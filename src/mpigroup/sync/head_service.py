@@ -141,16 +141,33 @@ def _apply(ops: list) -> Any:
     return relayed.apply(universe.current(), ops, _head().free)
 
 
-def _ship(ops: list, until: Optional[tuple] = None, park: float = 0.0) -> Any:
-    """A relayed process's operations: handed to the RelayedServer thread, answered from there."""
+def _server() -> relayed.RelayedServer:
     global _relayed_server
     if _relayed_server is None:
         with _server_lock:
             if _relayed_server is None:
                 _relayed_server = relayed.RelayedServer(_apply)
+    return _relayed_server
+
+
+def _ship(ops: list, until: Optional[tuple] = None, park: float = 0.0) -> Any:
+    """A relayed process's operations: handed to the RelayedServer thread, answered from there."""
     reply = requests.take_reply(optional=True)  # None: a posted request, nobody waits
-    _relayed_server.submit(ops, until, park, reply)
+    _server().submit(ops, until, park, reply)
     return requests.DEFERRED
+
+
+def _drain(head) -> Any:
+    """Answered once every shipped operation received before it is applied (see owners.gone)."""
+    reply = requests.take_reply(optional=True)
+    if reply is not None:
+        _server().submit([], None, 0.0, reply)
+        return requests.DEFERRED
+    done = threading.Event()  # asked on the head itself: wait here (never on the relayed-ops thread)
+    _server().submit([], None, 0.0, lambda ok, value: done.set())
+    if not done.wait(60.0):
+        raise SharedObjectError("the head's shipped operations did not drain within 60 s")
+    return None
 
 
 # the head requests of the universe (see mpigroup.runtime.requests.register_provider)
@@ -161,5 +178,6 @@ HEAD_OPERATIONS = {
     # processes on other hosts: their arena operations, and liveness of a pid of this host
     "rma": lambda head, ops: _ship(ops),
     "rma_wait": lambda head, ops, until, park: _ship(ops, until, park),
+    "rma_drain": _drain,
     "pid_gone": owners.head_pid_gone,
 }

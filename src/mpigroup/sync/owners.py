@@ -18,6 +18,7 @@ matters.
 from __future__ import annotations
 
 import os
+from typing import Callable, Optional
 
 from ..base.procs import process_gone
 from ..runtime import context
@@ -42,8 +43,16 @@ def describe(ident: int) -> str:
     return f"puid {ident - RELAYED_BASE} on another host" if is_relayed(ident) else f"pid {ident}"
 
 
-def gone(ident: int) -> bool:
-    """Whether the owner ``ident`` has exited (its host's agent said so, or its host was lost)."""
+def gone(ident: int, still_held: Optional[Callable[[], bool]] = None) -> bool:
+    """Whether the owner ``ident`` has exited (its host's agent said so, or its host was lost)
+    while it still holds what the caller saw it hold (``still_held``, re-read afterwards).
+
+    A relayed process's last operations (the unlock that ends its frame) are
+    posted: they may still wait in the head's queue of shipped operations when
+    its exit is known. So once its exit is known, that queue is drained
+    (``rma_drain``) and ``still_held`` asked again: a process that let go
+    before it exited is not reported dead.
+    """
     if ident <= 0:
         return False
     if ident == me():
@@ -54,7 +63,10 @@ def gone(ident: int) -> bool:
             [status] = ctx.api.call(Op.STATUS, puids=[ident - RELAYED_BASE])
         except KeyError:  # no such member in this run: nobody holds the word under that name
             return True
-        return status.state == MemberState.EXITED
+        if status.state != MemberState.EXITED:
+            return False
+        ctx.api.call("rma_drain")
+        return still_held() if still_held is not None else True
     if ctx.relayed:  # a pid of the head's host: only the head can look it up
         return bool(ctx.api.call("pid_gone", pid=ident))
     return process_gone(ident)

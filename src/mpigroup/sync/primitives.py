@@ -188,11 +188,16 @@ class Lock(rma.SharedObject):
     def _restore(self) -> None:
         pass
 
+    def _holder(self) -> int:
+        uni = universe.current()
+        with uni.lock:
+            return rma.load(uni, self._word(0))
+
     def _owner_gone(self) -> None:
         uni = universe.current()
         with uni.lock:
             owner = rma.load(uni, self._word(0))
-        if owner and owners.gone(_owner(owner)):
+        if owner and owners.gone(_owner(owner), lambda: self._holder() == owner):
             raise LockOwnerDied(f"{type(self).__name__} is held by {owners.describe(_owner(owner))}, "
                                 "which has exited without releasing it")
 

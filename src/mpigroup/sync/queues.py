@@ -236,10 +236,25 @@ _backlogged: "set[Queue]" = set()  # queues with a running feeder (kept alive by
 
 
 def flush_all(timeout: float = 60.0) -> None:
-    """Flush every feeder of this process (exit path), except cancelled ones."""
+    """Flush every feeder of this process (exit path), except cancelled ones.
+
+    As ``multiprocessing`` joins its feeders at exit, this waits for as long as
+    the readers take frames; it gives up only on a feeder that has written
+    nothing for ``timeout`` seconds (its readers are gone), so a slow reader
+    never costs data, and a missing one never hangs the exit.
+    """
     for q in list(_backlogged):
-        if not q._joincancelled:
-            q._flush(timeout)
+        if q._joincancelled:
+            continue
+        left, idle_since = len(q._buffer), time.monotonic()
+        while not q._flush(1.0):
+            now = len(q._buffer)
+            if now < left:
+                left, idle_since = now, time.monotonic()
+            elif time.monotonic() - idle_since > timeout:
+                log.warning("gave up flushing %r after %.0f s without progress (%d frame(s) left)",
+                            q, timeout, now)
+                break
 
 
 shutdown.register(Stage.FLUSH, "mpigroup.sync.queues", lambda timeout=60.0: flush_all(timeout), priority=10)

@@ -219,9 +219,17 @@ class Ring(rma.SharedObject):
                 return force
         if self._reader_recovers(side, owner):
             return False
-        if owner in (BROKEN, ABANDONED) or (owner > 0 and owners.gone(owner)):
+        if owner in (BROKEN, ABANDONED) or (owner > 0 and owners.gone(owner, self._holds(side, owner))):
             self._break(side, owner)
         return False
+
+    def _holds(self, side: int, owner: int) -> Callable[[], bool]:
+        """A check that ``owner`` still holds ``side`` (for :func:`owners.gone`)."""
+        def still() -> bool:
+            uni = universe.current()
+            with uni.lock:
+                return bool(rma.load(uni, self._word(side)) & 1) and rma.load(uni, self._word(_OWNER[side])) == owner
+        return still
 
     def _reader_recovers(self, side: int, owner: int) -> bool:
         """Whether this ring's reader, not QueueBroken, deals with the streaming producer ``owner``."""
@@ -254,7 +262,7 @@ class Ring(rma.SharedObject):
                 owner = rma.load(uni, self._word(_OWNER[side])) if locked else 0
             if self._reader_recovers(side, owner):
                 continue
-            if owner in (BROKEN, ABANDONED) or (owner > 0 and owners.gone(owner)):
+            if owner in (BROKEN, ABANDONED) or (owner > 0 and owners.gone(owner, self._holds(side, owner))):
                 self._break(side, owner)
 
     def _store_pos(self, uni: universe.Universe, side: int, pos: int, locked: bool) -> None:
@@ -612,7 +620,7 @@ class Ring(rma.SharedObject):
             owner = rma.load(uni, self._word(OWNER_W))
         if not seen & 1 or owner in (0, BROKEN, owners.me()):
             return False
-        if owner != ABANDONED and not owners.gone(owner):
+        if owner != ABANDONED and not owners.gone(owner, self._holds(WPOS, owner)):
             return False
         r, end, cap = self._guess[RPOS], seen & ~1, self._capacity
         head = bytearray(8)
@@ -666,6 +674,15 @@ class Ring(rma.SharedObject):
 
     def _put_now(self, pieces: list, deadline: Optional[float]) -> None:
         """Stream one frame in (the queues' feeder and SimpleQueue); the count is the caller's."""
+        size = sum(_as_bytes(p).nbytes for p in pieces)
+        if size <= FAST_BYTES and universe.is_remote():
+            # on another host a frame that fits the fast path waits for room at the head, whole:
+            # one round trip per frame instead of a stream's lock, loads and stores
+            while not self._try_put_small(pieces, size, False, _park(True, deadline)):
+                if expired(deadline):
+                    raise TimeoutError("the queue stayed full")
+                self._find_broken()  # a dead ring never frees room: QueueBroken instead of waiting
+            return
         w = self._lock(WPOS, deadline)
         if w is None:
             raise TimeoutError("could not obtain the queue's producer lock in time")

@@ -29,9 +29,9 @@ def run_on(host, target, *args):
     return p
 
 
-def joined(*procs):
+def joined(*procs, timeout=120):
     for p in procs:
-        p.join(120)
+        p.join(timeout)
         assert p.exitcode == 0, f"{p} exited with {p.exitcode}"
 
 
@@ -301,7 +301,7 @@ def producer(q, ident, n):
 def consumer(q, out, n_producers_total):
     seen = []
     while True:
-        item = q.get(timeout=120)
+        item = q.get(timeout=600)
         if item is None:
             break
         ident, i, crc, payload = item
@@ -318,9 +318,9 @@ def check_stress():
     producers = [run_on(hosts[k], producer, q, k, per) for k in range(4)]
     consumers = [run_on(hosts[k + 1], consumer, q, out, 4) for k in range(4)]
     t0 = time.perf_counter()
-    joined(*producers)  # each ends with one None: every consumer stops at the first it gets
-    seen = [out.get(timeout=300) for _ in consumers]
-    joined(*consumers)
+    joined(*producers, timeout=900)  # each ends with one None: every consumer stops at the first it gets
+    seen = [out.get(timeout=600) for _ in consumers]
+    joined(*consumers, timeout=600)
     dt = time.perf_counter() - t0
     flat = [x for s in seen for x in s]
     assert len(flat) == len(set(flat)) == 4 * per, (len(flat), len(set(flat)))
