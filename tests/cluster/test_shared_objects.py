@@ -16,7 +16,7 @@ from test_faults import _mpigroup_cmd, _wait_line
 from test_runtime_core import assert_clean
 
 ALL_CHECKS = ["queue", "created_elsewhere", "joinable_simple", "grandchildren", "event", "locks", "owner_died",
-              "semaphores", "condition_barrier", "pool", "ddict", "large"]
+              "semaphores", "condition_barrier", "pool", "executor", "ddict", "large"]
 
 
 def test_every_object_works_from_every_host(cluster):
@@ -26,6 +26,7 @@ def test_every_object_works_from_every_host(cluster):
     for check in ALL_CHECKS:
         assert re.search(rf"^OK {check}\b", out, re.M), (check, out[-3000:], proc.stderr[-3000:])
     assert f"OK pool hosts={len(cluster.names)}" in out, out
+    assert f"OK executor hosts={len(cluster.names)}" in out, out
     assert f"OK ddict managers={len(cluster.names)}" in out, out
     assert "OK large mib=256" in out, out
     assert out.rstrip().endswith("DONE"), out[-2000:]

@@ -268,6 +268,20 @@ def check_pool():
     print(f"OK pool hosts={len(hosts)} seconds={dt:.2f}", flush=True)
 
 
+def check_executor():
+    """PoolExecutor with workers on every host: every host's workers take a barrier task."""
+    from mpigroup import PoolExecutor
+
+    n = 2 * len(NAMES)
+    barrier = mpigroup.Barrier(n)
+    with PoolExecutor(max_workers=n, policy=[on(h) for h in NAMES for _ in range(2)]) as ex:
+        hosts = {r[0] for r in ex.map(where, [barrier] * n, range(n))}
+        futs = [ex.submit(square, x) for x in range(500)]
+        assert [f.result(120) for f in futs] == [x * x for x in range(500)]
+    assert hosts == set(NAMES), hosts
+    print(f"OK executor hosts={len(hosts)}", flush=True)
+
+
 def ddict_user(d, host, n):
     for i in range(n):
         d[(host, i)] = np.full(4, i)
@@ -336,7 +350,7 @@ CHECKS = {"queue": check_queue, "created_elsewhere": check_created_elsewhere,
           "joinable_simple": check_joinable_and_simple, "grandchildren": check_grandchildren,
           "event": check_event, "locks": check_locks, "owner_died": check_owner_died,
           "semaphores": check_semaphores, "condition_barrier": check_condition_barrier,
-          "pool": check_pool, "ddict": check_ddict, "large": check_large, "stress": check_stress}
+          "pool": check_pool, "executor": check_executor, "ddict": check_ddict, "large": check_large, "stress": check_stress}
 for name in sys.argv[1:] or [c for c in CHECKS if c != "stress"]:
     CHECKS[name]()
 print("DONE", flush=True)
