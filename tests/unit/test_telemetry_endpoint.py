@@ -14,12 +14,11 @@ import threading
 import time
 
 import pytest
+import prometheus_client  # noqa: F401  (the test extra installs both: missing is a failure, not a skip)
+import waitress  # noqa: F401
 
-pytest.importorskip("waitress")
-pytest.importorskip("prometheus_client")
-
-from mpigroup.telemetry import exporter  # noqa: E402
-from mpigroup.telemetry.runstore import RunStore  # noqa: E402
+from mpigroup.telemetry import exporter
+from mpigroup.telemetry.runstore import RunStore
 
 TIMEOUT = 60  # seconds any one socket operation may take; a stalled server fails the test, it never hangs
 SERVER_THREADS = ("waitress-", "mpigroup-telemetry-http")
