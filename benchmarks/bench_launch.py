@@ -157,16 +157,9 @@ def run_raw_spawn_hosts(n: int, hosts) -> None:
 
 
 def _wait_pid_gone(pid: int, timeout: float = JOIN_TIMEOUT) -> None:
-    """Wait until ``pid`` no longer exists (reaped by its parent, Open MPI's daemon)."""
-    import time
+    from harness import wait_pid_gone  # benchmarks/ is on sys.path when a benchmark runs
 
-    deadline = time.monotonic() + timeout
-    delay = 1e-4
-    while os.path.exists(f"/proc/{pid}"):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"raw-spawn child {pid} still exists after {timeout} s")
-        time.sleep(delay)
-        delay = min(delay * 2, 2e-3)
+    wait_pid_gone(pid, timeout, max_delay=2e-3)
 
 
 def run_mp_spawn(n: int) -> None:

@@ -409,6 +409,19 @@ class Table:
 
 
 # -------------------------------------------------------------------- machine
+def wait_pid_gone(pid: int, timeout: float, max_delay: float = 2e-3) -> None:
+    """Wait until ``pid`` no longer exists (a raw child reaped by Open MPI's daemon); TimeoutError after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    delay = 1e-4
+    while os.path.exists(f"/proc/{pid}"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"raw child {pid} still exists after {timeout} s")
+        time.sleep(delay)
+        delay = min(delay * 2, max_delay)
+
+
 def _first_line(text: str) -> str:
     # Open MPI's version string ends in a NUL byte; drop it and any padding.
     lines = text.replace("\x00", "").strip().splitlines()

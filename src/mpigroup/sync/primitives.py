@@ -130,13 +130,7 @@ class Semaphore(rma.SharedObject):
         pass
 
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
-        def attempt(uni):
-            v = rma.load(uni, self._word(0))
-            if v > 0 and rma.cas(uni, self._word(0), v, v - 1) == v:
-                return True
-            return None
-
-        return bool(_wait_until(attempt, _deadline(block, timeout),
+        return bool(_wait_until(lambda uni: rma.take(uni, self._word(0)) or None, _deadline(block, timeout),
                                 shipped=((relayed.TAKE, self._word(0)), (relayed.TRUE,))))
 
     def release(self) -> None:
@@ -217,9 +211,7 @@ class Lock(rma.SharedObject):
             rma.store(uni, self._word(0), 0)
 
     def _is_mine(self) -> bool:
-        uni = universe.current()
-        with uni.lock:
-            return rma.load(uni, self._word(0)) == _token()
+        return self._holder() == _token()
 
     def _release_all(self) -> int:
         self.release()

@@ -24,8 +24,13 @@ survivors. Nothing here imports MPI: such a process never initialises it.
 """
 from __future__ import annotations
 
+import collections
+import logging
 import threading
+import time
 from typing import Any, Callable, Optional, Sequence
+
+log = logging.getLogger(__name__)
 
 # one-letter operation codes on the wire (a request is a list of them, applied in order)
 FETCH_ADD, LOAD, STORE, ADD, CAS, PUT, GET, RELEASE, RING = "f", "l", "s", "a", "c", "p", "g", "r", "R"
@@ -56,7 +61,7 @@ class RelayedUniverse:
 
     def call(self, *ops: tuple) -> Any:
         """Apply ``ops`` on the head, in order, and return the last one's result."""
-        return self.api.call("rma", ops=list(ops) + self._take_releases())
+        return self.api.call("rma", ops=self._take_releases() + list(ops))
 
     def wait(self, ops: list, until: tuple, timeout: float) -> Any:
         """Apply ``ops`` on the head until the last result meets ``until`` or ``timeout`` (at most
@@ -118,14 +123,7 @@ def apply(uni: Any, ops: Sequence[tuple], free: Callable[[int], None]) -> Any:
             elif code == RING:
                 result = ring_step(*op[1:])
             elif code == TAKE:
-                result = False
-                v = rma.load(uni, op[1])
-                while v > 0:
-                    seen = rma.cas(uni, op[1], v, v - 1)
-                    if seen == v:
-                        result = True
-                        break
-                    v = seen
+                result = rma.take(uni, op[1])
             elif code == RELEASE:
                 if rma.drop_reference(uni, op[1], op[2]):
                     free(op[1])
@@ -192,10 +190,8 @@ class RelayedServer:
     """
 
     def __init__(self, apply_ops: Callable[[list], Any]) -> None:
-        import collections
-
         self._apply = apply_ops
-        self._inbox: "collections.deque" = collections.deque()
+        self._inbox: collections.deque = collections.deque()
         self._parked: list = []
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mpigroup-relayed-ops", daemon=True)
@@ -208,8 +204,6 @@ class RelayedServer:
         self._wake.set()
 
     def _run(self) -> None:
-        import time
-
         delay, busy_at = 20e-6, 0.0
         while True:
             if not self._inbox:
@@ -252,9 +246,7 @@ class RelayedServer:
             if reply is not None:
                 reply(False, exc)
             else:
-                import logging
-
-                logging.getLogger(__name__).error("a shipped arena operation failed: %s", exc)
+                log.error("a shipped arena operation failed: %s", exc)
             return _FAILED
 
 

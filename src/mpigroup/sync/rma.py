@@ -98,6 +98,17 @@ def cas(uni: universe.Universe, offset: int, expected: int, new: int) -> int:
     return int(res[0])
 
 
+def take(uni: universe.Universe, offset: int) -> bool:
+    """Decrement the word if it is positive (a semaphore's acquire); True if it did."""
+    v = load(uni, offset)
+    while v > 0:
+        seen = cas(uni, offset, v, v - 1)
+        if seen == v:
+            return True
+        v = seen
+    return False
+
+
 def put(uni: universe.Universe, offset: int, data) -> None:
     if uni.remote:
         return uni.post((relayed.PUT, offset, bytes(data)))
