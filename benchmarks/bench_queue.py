@@ -2,7 +2,11 @@
 
 Run on the mpigroup runtime (the head runs this script)::
 
-    python -m mpigroup benchmarks/bench_queue.py [--quick] [--markdown out.md]
+    python -m mpigroup benchmarks/bench_queue.py [--quick] [--busy N] [--markdown out.md]
+
+``--busy N`` starts N CPU-bound processes (plain ``while True: pass``
+interpreters) for the whole run, so that anyone can reproduce the figures of
+a loaded node; they are killed at the end.
 
 Contenders, each between this process and one spawned process:
 
@@ -20,7 +24,9 @@ CPU-bound loop of this process (2 cores here).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
 import sys
 import time
 
@@ -263,11 +269,36 @@ def idle_waiter_cost(kind: str, waiters: int = 8) -> float:
     return loaded / base
 
 
+@contextlib.contextmanager
+def busy_processes(n: int):
+    """``n`` CPU-bound processes beside the benchmark for the duration of the block."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    ap.add_argument("--busy", type=int, default=0, metavar="N",
+                    help="run N CPU-bound processes beside the benchmark (a loaded node)")
     ap.add_argument("--markdown", help="write the tables to this file")
     args = ap.parse_args()
+    if args.busy < 0:
+        ap.error(f"--busy must be 0 or more, got {args.busy}")
+    with busy_processes(args.busy):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from harness import format_machine
+
     scale = 0.1 if args.quick else 1.0
     lines: list[str] = []
 
@@ -275,6 +306,10 @@ def main() -> None:
         print(line, flush=True)
         lines.append(line)
 
+    for line in format_machine():
+        out(line)
+    out(f"busy processes beside the benchmark: {args.busy}")
+    out("")
     counts = {8: 3000, 64 << 10: 500, 1 << 20: 100, 16 << 20: 12}
     # one contender alive at a time: a raw mpi4py child waiting in recv spins a core
     rt: dict = {size: {} for size, _ in SIZES}
@@ -329,7 +364,10 @@ def main() -> None:
     out("### Targets")
     out("")
     checks = [
-        ("round trip 8 B: >= 3x lower than mp.Queue", rt[8]["mp"] / rt[8]["mpigroup"], 3.0),
+        ("round trip 8 B: >= 3x lower than mp.Queue (quiet; >= 1.5x with 2 busy processes)",
+         rt[8]["mp"] / rt[8]["mpigroup"], 1.5 if args.busy else 3.0),
+        ("one-way 8 B: >= mp.Queue", tp[8]["mpigroup"] / tp[8]["mp"], 1.0),
+        ("Event set-to-wake: >= 2x faster than mp.Event", ev_p / ev_m, 2.0),
         ("throughput 1 MiB: >= 2x mp.Queue", tp[1 << 20]["mpigroup"] / tp[1 << 20]["mp"], 2.0),
         ("throughput 16 MiB: >= 2x mp.Queue", tp[16 << 20]["mpigroup"] / tp[16 << 20]["mp"], 2.0),
         ("bulk throughput >= 50% of memcpy", bulk / copy, 0.5),

@@ -56,3 +56,11 @@ def test_no_processes_or_segments_left(tmp_path):
     assert res.returncode == 0, res.stderr
     assert wait_no_processes(tag) == []
     assert left == []  # this run's own /dev/shm (segments, arena) is empty at the end
+
+
+def test_idle_waiters_sleep_on_their_doorbell_and_a_change_wakes_them(tmp_path):
+    """Queue.get, Event.wait and Lock.acquire in workers sleep in futex() on their object's bell."""
+    res = run_mpigroup(copy_script(tmp_path, "sync_waiters_sleep.py"), timeout=240)
+    assert res.returncode == 0, res.stderr
+    assert "ASLEEP True True True" in res.stdout, res.stdout + res.stderr
+    assert "WOKEN item True True [0, 0, 0]" in res.stdout, res.stdout + res.stderr

@@ -130,7 +130,8 @@ _SETTINGS_LIST = [
             high=_physical_memory),
     Setting("MPIGROUP_SPIN_US", "number", 100.0, "microseconds a shared-object wait spins before it sleeps",
             low=0, high=1e6),
-    Setting("MPIGROUP_SPIN_YIELD", "bool", True, "spinning waits yield the CPU (sched_yield) at each step"),
+    Setting("MPIGROUP_SPIN_YIELD", "bool", False, "spinning waits yield the CPU (sched_yield) at each step "
+            "(on a busy node a yield can cost a whole time slice)"),
     # DDict
     Setting("MPIGROUP_DDICT_CHANNEL_BYTES", "bytes", 8 << 20, "size of a DDict manager's request ring",
             low=64 << 10, high=_physical_memory),

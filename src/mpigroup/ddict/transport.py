@@ -156,7 +156,7 @@ class Channel(Ring):
     def recv(self, deadline: Optional[float], stalled: Stalled = None) -> Optional[memoryview]:
         """The next frame body, or None if none started by ``deadline``
         (spins for :func:`rpc_spin` first, then sleeps with backoff)."""
-        return self.receive(deadline, stalled, rpc_spin())
+        return self.receive(deadline, stalled, rpc_spin(), yield_cpu=True)
 
 
 class _WriterDied(Exception):
@@ -203,7 +203,7 @@ class RequestChannel(Channel):
 
         while True:
             try:
-                return self.receive(deadline, watch, rpc_spin())
+                return self.receive(deadline, watch, rpc_spin(), yield_cpu=True)
             except _WriterDied:
                 log.warning("a DDict client died while sending a request; that request was dropped")
 

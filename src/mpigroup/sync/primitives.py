@@ -2,7 +2,9 @@
 
 Each is one or two int64 words of the arena, changed only with
 ``MPI_Compare_and_swap``/``MPI_Fetch_and_op``; waiting spins briefly, then
-backs off to 1 ms sleeps, so idle waiters leave the CPU to working ranks.
+sleeps on the object's doorbell (:mod:`.bells`) until a change rings it, so
+idle waiters leave the CPU to working ranks and wake as soon as a pipe's
+reader would.
 
 A lock word holds its owner's token (node, pid, thread). A waiter that finds
 the owner's process gone (same node) raises :class:`LockOwnerDied` instead of
@@ -38,9 +40,10 @@ def _deadline(block: bool, timeout: Optional[float]) -> Optional[float]:
     return deadline_after(timeout if block else 0.0)
 
 
-def _wait_until(attempt: Callable[[universe.Universe], Any], deadline: Optional[float],
+def _wait_until(attempt: Callable[[universe.Universe], Any], bell: int, deadline: Optional[float],
                 on_idle: Optional[Callable[[], None]] = None, shipped: Optional[tuple] = None) -> Any:
-    """Call ``attempt`` (under the step lock) until it returns non-None or the deadline passes.
+    """Call ``attempt`` (under the step lock) until it returns non-None or the deadline passes,
+    sleeping on the object's doorbell ``bell`` in between (:func:`universe.waiter`).
 
     ``shipped`` = (operation, condition) is the same attempt for a process on
     another host (:mod:`.relayed`): it waits at the head, not by polling it.
@@ -52,7 +55,7 @@ def _wait_until(attempt: Callable[[universe.Universe], Any], deadline: Optional[
         result = attempt(uni)
     if result is not None:  # the common case: no wait
         return result
-    wait = universe.backoff()
+    wait = universe.waiter(bell)
     next_idle = time.monotonic() + 1.0
     while True:
         if expired(deadline):
@@ -101,6 +104,7 @@ class Event(rma.SharedObject):
         uni = universe.current()
         with uni.lock:
             rma.store(uni, self._word(0), 1)
+            rma.notify(uni, self._bell)
 
     def clear(self) -> None:
         uni = universe.current()
@@ -108,7 +112,7 @@ class Event(rma.SharedObject):
             rma.store(uni, self._word(0), 0)
 
     def wait(self, timeout: Optional[float] = None) -> bool:
-        got = _wait_until(lambda uni: True if rma.load(uni, self._word(0)) else None,
+        got = _wait_until(lambda uni: True if rma.load(uni, self._word(0)) else None, self._bell,
                           _deadline(True, timeout), shipped=((relayed.LOAD, self._word(0), 1), (relayed.TRUE,)))
         return bool(got)
 
@@ -130,7 +134,8 @@ class Semaphore(rma.SharedObject):
         pass
 
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
-        return bool(_wait_until(lambda uni: rma.take(uni, self._word(0)) or None, _deadline(block, timeout),
+        return bool(_wait_until(lambda uni: rma.take(uni, self._word(0)) or None, self._bell,
+                                _deadline(block, timeout),
                                 shipped=((relayed.TAKE, self._word(0)), (relayed.TRUE,))))
 
     def release(self) -> None:
@@ -144,6 +149,7 @@ class Semaphore(rma.SharedObject):
                 if v >= SEM_VALUE_MAX:
                     raise OverflowError("semaphore value would exceed SEM_VALUE_MAX")
                 if rma.cas(uni, self._word(0), v, v + 1) == v:
+                    rma.notify(uni, self._bell)
                     return
 
     def get_value(self) -> int:
@@ -197,7 +203,7 @@ class Lock(rma.SharedObject):
 
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
         me = _token()
-        got = _wait_until(lambda uni: True if rma.cas(uni, self._word(0), 0, me) == 0 else None,
+        got = _wait_until(lambda uni: True if rma.cas(uni, self._word(0), 0, me) == 0 else None, self._bell,
                           _deadline(block, timeout), self._owner_gone,
                           shipped=((relayed.CAS, self._word(0), 0, me), (relayed.EQUALS, 0)))
         return bool(got)
@@ -209,6 +215,7 @@ class Lock(rma.SharedObject):
             if owner == 0:
                 raise ValueError("semaphore or lock released too many times")
             rma.store(uni, self._word(0), 0)
+            rma.notify(uni, self._bell)
 
     def _is_mine(self) -> bool:
         return self._holder() == _token()
@@ -248,7 +255,7 @@ class RLock(Lock):
                 return True
             return None
 
-        return bool(_wait_until(attempt, _deadline(block, timeout), self._owner_gone))
+        return bool(_wait_until(attempt, self._bell, _deadline(block, timeout), self._owner_gone))
 
     def release(self) -> None:
         uni = universe.current()
@@ -259,6 +266,7 @@ class RLock(Lock):
             if count == 1:
                 rma.store(uni, self._word(1), 0)
                 rma.store(uni, self._word(0), 0)
+                rma.notify(uni, self._bell)
             else:
                 rma.add(uni, self._word(1), -1)
 
@@ -274,6 +282,7 @@ class RLock(Lock):
         with uni.lock:
             rma.store(uni, self._word(1), 0)
             rma.store(uni, self._word(0), 0)
+            rma.notify(uni, self._bell)
         return count
 
     def _reacquire(self, count: int) -> None:
@@ -396,6 +405,7 @@ class SharedWords(rma.SharedObject):
         uni = universe.current()
         with uni.lock:
             rma.store(uni, self._word(i), value)
+            rma.notify(uni, self._bell)
 
 
 class Barrier(threading.Barrier):

@@ -192,11 +192,12 @@ class JoinableQueue(Queue):
                 if n <= 0:
                     raise ValueError("task_done() called too many times")
                 if rma.cas(uni, self._word(UNFINISHED), n, n - 1) == n:
+                    rma.notify(uni, self._bell)  # join() may be over
                     return
 
     def join(self, timeout: Optional[float] = None) -> None:
         """Block until every item put has been marked done (TimeoutError after ``timeout``)."""
-        deadline, wait, checked = deadline_for(True, timeout), universe.backoff(), time.monotonic()
+        deadline, wait, checked = deadline_for(True, timeout), universe.waiter(self._bell), time.monotonic()
         while True:
             uni = universe.current()
             with uni.lock:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # one-letter operation codes on the wire (a request is a list of them, applied in order)
 FETCH_ADD, LOAD, STORE, ADD, CAS, PUT, GET, RELEASE, RING = "f", "l", "s", "a", "c", "p", "g", "r", "R"
 TAKE = "t"  # a semaphore's acquire: decrement the word if it is positive; True if it did
+NOTIFY = "n"  # ring a doorbell of the head's host (:mod:`.bells`): a change its sleepers wait for
 
 # when a parked wait (RelayedUniverse.wait) is over: its last operation's result ...
 EQUALS, DIFFERS, TRUE, RING_READY = "eq", "ne", "true", "ring"  # ... == value, != value, truthy, a frame/put
@@ -124,6 +125,8 @@ def apply(uni: Any, ops: Sequence[tuple], free: Callable[[int], None]) -> Any:
                 result = ring_step(*op[1:])
             elif code == TAKE:
                 result = rma.take(uni, op[1])
+            elif code == NOTIFY:
+                rma.notify(uni, op[1])
             elif code == RELEASE:
                 if rma.drop_reference(uni, op[1], op[2]):
                     free(op[1])

@@ -191,7 +191,7 @@ class Ring(rma.SharedObject):
                     rma.store(uni, self._word(_OWNER[side]), owners.me())
                     return pos
             if watch is None:
-                wait, watch = universe.backoff(), _HolderWatch()
+                wait, watch = universe.waiter(self._bell), _HolderWatch()
             if stalled is not None:
                 stalled()
             watch.check(self, side)
@@ -216,6 +216,7 @@ class Ring(rma.SharedObject):
             if owner == 0:
                 if force:
                     rma.cas(uni, self._word(side), seen, seen & ~1)
+                    rma.notify(uni, self._bell)
                 return force
         if self._reader_recovers(side, owner):
             return False
@@ -242,6 +243,7 @@ class Ring(rma.SharedObject):
             uni = universe.current()
             with uni.lock:
                 rma.store(uni, self._word(_OWNER[side]), BROKEN)
+                rma.notify(uni, self._bell)  # sleepers look again, and find it broken
         except Exception:  # noqa: BLE001 - the universe is going away: nobody will use the ring
             pass
         what = "producer" if side == WPOS else "consumer"
@@ -266,7 +268,9 @@ class Ring(rma.SharedObject):
                 self._break(side, owner)
 
     def _store_pos(self, uni: universe.Universe, side: int, pos: int, locked: bool) -> None:
+        """Publish a position (and unlock the side unless ``locked``), then ring the ring's bell."""
         rma.store(uni, self._word(side), pos | 1 if locked else pos)
+        rma.notify(uni, self._bell)
         if not locked:
             self._guess[side] = pos
 
@@ -293,7 +297,7 @@ class Ring(rma.SharedObject):
             stalled()
         watch.check(self, other)
         if wait is None:
-            wait = universe.backoff()
+            wait = universe.waiter(self._bell)
         wait.pause()
         return wait
 
@@ -404,7 +408,7 @@ class Ring(rma.SharedObject):
     # ---------------------------------------------------------- counting
     def _reserve_slot(self, deadline: Optional[float]) -> bool:
         """count += 1, waiting while the queue is at maxsize (QueueBroken if the ring died meanwhile)."""
-        wait, checked = universe.backoff(), time.monotonic()
+        wait, checked = universe.waiter(self._bell), time.monotonic()
         while True:
             uni = universe.current()
             with uni.lock:
@@ -425,6 +429,7 @@ class Ring(rma.SharedObject):
         uni = universe.current()
         with uni.lock:
             rma.add(uni, self._word(word), delta)
+            rma.notify(uni, self._bell)  # a slot freed (maxsize) or a task done (join)
 
     # ------------------------------------------------------- fast paths
     def _try_put_small(self, pieces: list, size: int, count: bool, park: float = 0.0) -> bool:
@@ -551,7 +556,7 @@ class Ring(rma.SharedObject):
                 if stalled is not None:
                     stalled()
                 if watch is None:
-                    wait, watch = universe.backoff(), _HolderWatch()
+                    wait, watch = universe.waiter(self._bell), _HolderWatch()
                 watch.check(self, WPOS)
                 wait.pause(deadline)
             return
@@ -563,12 +568,13 @@ class Ring(rma.SharedObject):
         end = self._streaming(WPOS, self._write_frame, pieces, w, stalled)
         self._unlock(WPOS, end)
 
-    def receive(self, deadline: Optional[float], stalled: Stalled = None, spin: Optional[float] = None
-                ) -> Optional[memoryview]:
+    def receive(self, deadline: Optional[float], stalled: Stalled = None, spin: Optional[float] = None,
+                yield_cpu: Optional[bool] = None) -> Optional[memoryview]:
         """The body of the next frame (for ``serialize.loads``), or None if none started by ``deadline``.
 
-        Waits with :func:`~mpigroup.sync.universe.backoff`, spinning ``spin``
-        seconds first if given. ``stalled`` is called between polls and while
+        Waits with :func:`~mpigroup.sync.universe.waiter` (spinning ``spin``
+        seconds first, yielding the core if ``yield_cpu``, where given), then
+        sleeps on the ring's doorbell. ``stalled`` is called between polls and while
         a large frame is incomplete; it may raise. A frame that has started
         arriving is read to its end whatever the deadline, as long as its
         writer lives; ``QueueBroken`` if it died in the middle of the frame,
@@ -595,7 +601,7 @@ class Ring(rma.SharedObject):
             if stalled is not None:
                 stalled()
             if wait is None:
-                wait = universe.backoff(spin)
+                wait = universe.waiter(self._bell, spin, yield_cpu)
             wait.pause(deadline)
 
     def reader_drops_dead_writer(self) -> bool:
@@ -640,6 +646,7 @@ class Ring(rma.SharedObject):
                 raise QueueBroken(f"{type(self).__name__}: its producer lock changed while it was being "
                                   f"recovered from a dead producer ({owners.describe(owner)})")
             rma.cas(uni, self._word(OWNER_W), owner, 0)  # unless a new producer has recorded itself
+            rma.notify(uni, self._bell)  # producers waiting for the lock go on
         return True
 
     def exists(self) -> bool:

@@ -24,7 +24,7 @@ import numpy as np
 from ..base import sharing
 from ..errors import ObjectGone
 from ..runtime import context
-from . import relayed, universe
+from . import bells, relayed, universe
 from .mpi import MPI
 
 WORD = 8
@@ -128,6 +128,19 @@ def flush(uni: universe.Universe) -> None:
     uni.win.Flush(universe.HEAD)
 
 
+def notify(uni: universe.Universe, bell: int) -> None:
+    """Wake whoever sleeps on ``bell`` (:mod:`.bells`) after a change they may wait for.
+
+    The change must be flushed first (every store here flushes by default).
+    Costs one memory read when nobody sleeps; on another host it is posted
+    to the head, whose host the sleepers are on.
+    """
+    if uni.remote:
+        uni.post((relayed.NOTIFY, bell))
+    elif uni.bells is not None:
+        uni.bells.ring(bell)
+
+
 def drop_reference(uni: universe.Universe, offset: int, generation: int) -> bool:
     """Decrement an object's reference count; True if the caller must free the block."""
     with uni.lock:
@@ -167,6 +180,7 @@ class SharedObject:
     def _attach(self, offset: int, generation: int, counted: bool) -> None:
         self._offset = offset
         self._generation = generation
+        self._bell = bells.bell_of(offset)  # what its waiters sleep on and its changes ring
         uni = universe.current()
         if not counted:
             with uni.lock:
@@ -197,6 +211,7 @@ class SharedObject:
             gen_word = self._offset + GENERATION * WORD
             if cas(uni, gen_word, self._generation, -1) != self._generation:
                 return  # already destroyed
+            notify(uni, self._bell)  # sleepers look again and find it gone
         self._finalizer.detach()
         _free(self._offset)
 

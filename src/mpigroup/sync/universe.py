@@ -40,6 +40,7 @@ from ..base.shutdown import Stage
 from ..base.waiting import Backoff
 from ..errors import LeftUniverse, SharedObjectError
 from ..runtime import context
+from . import bells as doorbells
 from .mpi import MPI
 from .relayed import RelayedUniverse
 
@@ -61,7 +62,7 @@ def arena_bytes() -> int:
     return config.get("MPIGROUP_ARENA_BYTES")
 
 
-def backoff(spin: Optional[float] = None) -> Backoff:
+def backoff(spin: Optional[float] = None, yield_cpu: Optional[bool] = None) -> Backoff:
     """The wait of every shared-object operation: spin, then sleep from 20 µs doubling to 1 ms
     (on another host than the head, where each poll is a round trip to it: no spin, 50 µs to 2 ms).
 
@@ -74,7 +75,39 @@ def backoff(spin: Optional[float] = None) -> Backoff:
         return Backoff(spin=0.0, initial=50e-6, maximum=2e-3)
     if spin is None:
         spin = config.cached("MPIGROUP_SPIN_US") * 1e-6
-    return Backoff(spin=spin, initial=20e-6, maximum=1e-3, yield_cpu=config.cached("MPIGROUP_SPIN_YIELD"))
+    if yield_cpu is None:
+        yield_cpu = config.cached("MPIGROUP_SPIN_YIELD")
+    return Backoff(spin=spin, initial=20e-6, maximum=1e-3, yield_cpu=yield_cpu)
+
+
+WAIT_CAP = 0.05  # longest sleep on a doorbell: deadlines, dead peers and owners are checked this often
+
+
+def waiter(bell: int, spin: Optional[float] = None, yield_cpu: Optional[bool] = None) -> Any:
+    """The wait of a loop that waits for a shared object to change: spin, then sleep on its doorbell.
+
+    The spin is as :func:`backoff`'s (``spin`` seconds and ``yield_cpu``
+    override the settings); then the waiter sleeps in the kernel
+    until a process that changes the object rings its bell
+    (:mod:`.bells`), for at most :data:`WAIT_CAP` seconds. Where there
+    are no bells (another host than the head's, or no futex), this is
+    :func:`backoff`.
+    """
+    uni = _universe
+    if uni is None or uni.remote or uni.bells is None:
+        return backoff(spin, yield_cpu)
+    if spin is None:
+        spin = config.cached("MPIGROUP_SPIN_US") * 1e-6
+    if yield_cpu is None:
+        yield_cpu = config.cached("MPIGROUP_SPIN_YIELD")
+    return doorbells.Wait(uni.bells, bell, _fence, spin, yield_cpu, WAIT_CAP, None)
+
+
+def _fence() -> None:
+    """A full memory barrier (``MPI_Win_flush``: ``opal_atomic_mb`` for a shared-memory window)."""
+    uni = current()
+    with uni.lock:
+        uni.win.Flush(HEAD)
 
 
 def poll_collective(request: MPI.Request, what: str, timeout: float = STEP_TIMEOUT) -> None:
@@ -132,6 +165,7 @@ class Universe:
     """This process's membership: the communicator, the arena window, the step lock."""
 
     remote = False  # operations apply to this process's window (see .relayed for the other kind)
+    bells: Optional[doorbells.Bells] = None  # the run's doorbells, mapped (on the head's host)
 
     def __init__(self, comm: MPI.Intracomm, win: MPI.Win) -> None:
         self.comm = comm
@@ -252,7 +286,18 @@ def connect_newcomer(comm: MPI.Intracomm, port: str) -> Universe:
     win = allocate_window(0, merged)
     poll_collective(merged.Ibarrier(), "arena copy")
     poll_collective(merged.Ibarrier(), "end of step")
-    return Universe(merged, win)
+    uni = Universe(merged, win)
+    uni.bells = _map_bells()
+    return uni
+
+
+def _map_bells() -> Optional[doorbells.Bells]:
+    """A member on the head's host maps the doorbells the head made in the run directory."""
+    run_dir = context.current().run_dir
+    try:
+        return doorbells.open_existing(run_dir)
+    except OSError as exc:
+        raise SharedObjectError(f"cannot map the run's doorbells in {run_dir}: {exc}") from exc
 
 
 # ------------------------------------------------------------------ process state
@@ -298,9 +343,14 @@ def _join() -> Universe:
         if ctx.role == "head":
             from .head_service import UniverseHead  # head_service imports this module: no cycle at import
 
+            try:
+                bells = doorbells.create(ctx.run_dir)
+            except OSError as exc:
+                raise SharedObjectError(f"cannot make the run's doorbells in {ctx.run_dir}: {exc}") from exc
             comm = MPI.COMM_SELF.Dup()
             win = allocate_window(arena_bytes(), comm)
             _universe = Universe(comm, win)
+            _universe.bells = bells
             _head_service = UniverseHead(_universe, ctx)
             _head_service.start()
             return _universe
