@@ -130,6 +130,8 @@ _SETTINGS_LIST = [
             high=_physical_memory),
     Setting("MPIGROUP_SPIN_US", "number", 100.0, "microseconds a shared-object wait spins before it sleeps",
             low=0, high=1e6),
+    Setting("MPIGROUP_ARENA_DIRECT", "bool", True, "on x86-64, processes on the head's host read and copy the "
+            "arena's memory directly (a shared-memory window) instead of through RMA calls; atomics stay MPI"),
     Setting("MPIGROUP_SPIN_YIELD", "bool", False, "spinning waits yield the CPU (sched_yield) at each step "
             "(on a busy node a yield can cost a whole time slice)"),
     # DDict

@@ -30,6 +30,8 @@ import threading
 import time
 from typing import Any, Callable, Optional, Sequence
 
+from .bells import bell_of
+
 log = logging.getLogger(__name__)
 
 # one-letter operation codes on the wire (a request is a list of them, applied in order)
@@ -147,6 +149,7 @@ def ring_step(cls: type, ref: tuple, guess: tuple, step: str, args: tuple) -> tu
     ring = cls.__new__(cls)
     ring._restore(*ref[2:4])
     ring._offset, ring._generation = ref[0], ref[1]
+    ring._bell = bell_of(ref[0])  # a borrowed handle (no reference counted): what _attach would set
     ring._guess[WPOS], ring._guess[RPOS] = guess
     if step == "put":
         pieces, size, count = args

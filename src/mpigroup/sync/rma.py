@@ -56,9 +56,17 @@ def fetch_add(uni: universe.Universe, offset: int, value: int) -> int:
 
 
 def load(uni: universe.Universe, offset: int, count: int = 1):
-    """Atomic read of ``count`` consecutive words (one call)."""
+    """Atomic read of ``count`` consecutive words (one call).
+
+    One word is read straight from the shared window where there is one
+    (an aligned 8-byte load is atomic, and every writer of a word writes it
+    whole); several words go through ``MPI_Get_accumulate``, atomic as a group.
+    """
     if uni.remote:
         return uni.call((relayed.LOAD, offset, count))
+    words = uni.words
+    if words is not None and count == 1:
+        return int(words[offset >> 3])
     src, res, _ = _scratch()
     uni.win.Get_accumulate([src, count, MPI.INT64_T], [res, count, MPI.INT64_T], universe.HEAD,
                            [offset, count, MPI.INT64_T], MPI.NO_OP)
@@ -110,14 +118,30 @@ def take(uni: universe.Universe, offset: int) -> bool:
 
 
 def put(uni: universe.Universe, offset: int, data) -> None:
+    """Copy bytes into the arena (complete after :func:`flush`): a plain copy into a shared window."""
     if uni.remote:
         return uni.post((relayed.PUT, offset, bytes(data)))
+    mem = uni.mem
+    if mem is not None:
+        view = memoryview(data)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        mem[offset:offset + view.nbytes] = view
+        return None
     uni.win.Put([data, MPI.BYTE], universe.HEAD, [offset, len(data), MPI.BYTE])
 
 
 def get(uni: universe.Universe, offset: int, out) -> None:
+    """Copy bytes out of the arena into ``out`` (complete after :func:`flush`)."""
     if uni.remote:
         memoryview(out).cast("B")[:] = uni.call((relayed.GET, offset, memoryview(out).nbytes))
+        return None
+    mem = uni.mem
+    if mem is not None:
+        view = memoryview(out)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        view[:] = mem[offset:offset + view.nbytes]
         return None
     uni.win.Get([out, MPI.BYTE], universe.HEAD, [offset, len(out), MPI.BYTE])
 

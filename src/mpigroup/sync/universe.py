@@ -31,9 +31,12 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import platform
 import threading
 import time
 from typing import Any, Callable, NamedTuple, Optional
+
+import numpy as np
 
 from ..base import config, sharing, shutdown
 from ..base.shutdown import Stage
@@ -137,13 +140,57 @@ def allocate_window(size: int, comm: MPI.Intracomm) -> MPI.Win:
     if flag is not None and flag.value:
         flag.value = False
         try:
-            win = MPI.Win.Allocate(size, 1, comm=comm)
+            win = _allocate(size, comm)
         finally:
             flag.value = True
     else:
-        win = MPI.Win.Allocate(size, 1, comm=comm)
+        win = _allocate(size, comm)
     win.Set_errhandler(MPI.ERRORS_RETURN)  # windows default to ERRORS_ARE_FATAL: raise instead
     return win
+
+
+_shared_refused: Optional[str] = None  # why MPI_Win_allocate_shared was refused once (then never tried again)
+
+
+def _allocate(size: int, comm: MPI.Intracomm) -> MPI.Win:
+    """``MPI_Win_allocate_shared`` (every member is on the head's host), else ``MPI_Win_allocate``.
+
+    A shared window gives each member the head's memory at an address of its
+    own (``MPI_Win_shared_query``), so reads and data copies need no MPI call
+    (:func:`direct_memory`). MPICH refuses shared windows across spawned
+    worlds; then the arena is a plain window and every access is an RMA call.
+    The choice is collective and the same for every step of a run.
+    """
+    global _shared_refused
+    if _shared_refused is None:
+        try:
+            return MPI.Win.Allocate_shared(size, 1, comm=comm)
+        except MPI.Exception as exc:
+            _shared_refused = str(exc)
+            log.warning("MPI_Win_allocate_shared refused (%s): the arena is a plain window, "
+                        "and every access to it is an RMA call", exc)
+    return MPI.Win.Allocate(size, 1, comm=comm)
+
+
+# Reads and copies straight from the shared window stand in for MPI_Get/MPI_Put/atomic loads
+# only where the memory model orders them as the RMA calls did: x86-64 (TSO: loads are not
+# reordered with loads, stores not with stores; every RMA atomic here is a locked
+# instruction, every flush a full fence).
+_DIRECT_ARCH = platform.machine() in ("x86_64", "AMD64")
+
+
+def direct_memory(win: MPI.Win) -> tuple[Optional[memoryview], Optional[np.ndarray]]:
+    """The head's arena as (bytes, int64 words) mapped in this process, or (None, None)."""
+    if not _DIRECT_ARCH or _shared_refused is not None or config.cached("MPIGROUP_ARENA_DIRECT") is False:
+        return None, None
+    try:
+        buf, _unit = win.Shared_query(HEAD)
+    except MPI.Exception:
+        return None, None
+    mem = memoryview(buf).cast("B")
+    if mem.nbytes == 0:
+        return None, None
+    return mem, np.frombuffer(mem, np.int64, count=mem.nbytes // 8)
 
 
 _FT_FLAG: Any = ()
@@ -170,6 +217,7 @@ class Universe:
     def __init__(self, comm: MPI.Intracomm, win: MPI.Win) -> None:
         self.comm = comm
         self.win = win
+        self.mem, self.words = direct_memory(win)  # the arena mapped here, where it can be
         self.lock = threading.RLock()  # held by every operation and by every step
         self.left = threading.Event()
         self._releases: list[tuple[int, int]] = []  # (offset, generation) dropped by GC
@@ -227,6 +275,7 @@ class Universe:
         """
         with self.lock:
             old_comm, old_win = self.comm, self.win
+            self.mem = self.words = None  # views of the old window: it may be freed below
             old_win.Unlock_all()
             me = old_comm.Get_rank()
             survivors, dead = self._shrink(old_comm)
@@ -248,6 +297,7 @@ class Universe:
                 survivors.Free()
             poll_collective(new_comm.Ibarrier(), "end of step")
             self.comm, self.win = new_comm, new_win
+            self.mem, self.words = direct_memory(new_win)
             new_win.Lock_all()
             return dead
 
