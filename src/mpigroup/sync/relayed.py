@@ -53,6 +53,7 @@ class RelayedUniverse:
     """
 
     remote = True
+    mem = words = bells = None  # no arena memory and no doorbells here: everything travels to the head
 
     def __init__(self, api: Any) -> None:
         self.api = api

@@ -268,8 +268,9 @@ class Ring(rma.SharedObject):
                 self._break(side, owner)
 
     def _store_pos(self, uni: universe.Universe, side: int, pos: int, locked: bool) -> None:
-        """Publish a position (and unlock the side unless ``locked``), then ring the ring's bell."""
-        rma.store(uni, self._word(side), pos | 1 if locked else pos)
+        """Publish a position (and unlock the side unless ``locked``), then ring the ring's bell.
+        Called only by the holder of that side (or a single-reader ring's reader)."""
+        rma.publish(uni, self._word(side), pos | 1 if locked else pos)
         rma.notify(uni, self._bell)
         if not locked:
             self._guess[side] = pos
@@ -515,6 +516,16 @@ class Ring(rma.SharedObject):
                 self._store_pos(uni, RPOS, r, locked=False)
                 return self._EMPTY
             at = r % cap
+            mem = uni.mem
+            if mem is not None:  # the arena is mapped here: read the length, copy the frame exactly
+                end = 8 + int(uni.words[(self._data + at) >> 3])
+                if end <= avail and at + end <= cap and end <= self._fast_bytes:
+                    start = self._data + at + 8
+                    body = memoryview(bytearray(mem[start:start + end - 8]))  # writable, as numpy arrays expect
+                    if self.counted:
+                        rma.add(uni, self._word(COUNT), -1, flush=False)
+                    self._store_pos(uni, RPOS, (r + end + 7) & ~7, locked=False)
+                    return body
             n = min(avail, cap - at, 4096)
             buf = bytearray(n)
             rma.get(uni, self._data + at, buf)

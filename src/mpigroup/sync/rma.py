@@ -88,6 +88,24 @@ def store(uni: universe.Universe, offset: int, value: int, flush: bool = True) -
     _accumulate(uni, offset, value, MPI.REPLACE, flush)
 
 
+def publish(uni: universe.Universe, offset: int, value: int) -> None:
+    """Store a word that only this process may write now, then a full fence.
+
+    For a ring position whose lock this process holds (or the read position
+    of a single-reader ring): nobody else stores it meanwhile, and a
+    competitor's compare-and-swap on a held lock fails without writing. So
+    in a shared window it is one plain 8-byte store, which on x86-64 cannot
+    pass the data copies and counts before it; the fence then orders it
+    before the doorbell read that follows (:func:`notify`).
+    """
+    words = None if uni.remote else uni.words
+    if words is not None:
+        words[offset >> 3] = value
+        uni.win.Flush(universe.HEAD)
+        return
+    store(uni, offset, value)
+
+
 def add(uni: universe.Universe, offset: int, value: int, flush: bool = True) -> None:
     if uni.remote:
         return uni.post((relayed.ADD, offset, value))
