@@ -22,15 +22,14 @@ import mpigroup
 
 
 def probe(n: int, out) -> None:
-    import numpy as np
 
     from mpigroup.sync import rma, serialize, universe
-    from mpigroup.sync.mpi import MPI
-    from mpigroup.sync.ring import WPOS, Ring
+    from mpigroup.sync.primitives import SharedWords
 
     uni = universe.current()
     q = mpigroup.Queue()
-    word = q._word(WPOS + 8)  # the ring's spare word: nobody else touches it
+    scratch = SharedWords(1)
+    word = scratch._word(0)  # a word nobody else touches
     buf8 = bytearray(8)
     results = {}
 

@@ -73,8 +73,12 @@ class Queue(_QueueBase):
         except BaseException:
             self._count_task(-1)
             raise
+        # Fits at once: no feeder thread involved. An empty buffer means the feeder has written
+        # everything this process put before (it drops a frame only once it is in the ring).
+        if size <= FAST_BYTES and not self._buffer and self._try_put_small(pieces, size, count=not counted):
+            return
         with self._cond:
-            if not self._buffer and size <= FAST_BYTES:  # fits at once: no feeder thread involved
+            if not self._buffer and size <= FAST_BYTES:  # room may have come meanwhile
                 if self._try_put_small(pieces, size, count=not counted):
                     return
             if self._feeder is None:  # slow path: is the ring dead? (a dead ring's locks stay held)

@@ -2,14 +2,17 @@
 
 Layout of one ring (int64 words after the common header, then the bytes):
 ``wpos, rpos, count, unfinished, capacity, maxsize, owner_w, owner_r,
-spare`` and the ``extra_words`` of a subclass. ``wpos``/``rpos`` count bytes ever
+sent, taken`` and the ``extra_words`` of a subclass. ``wpos``/``rpos`` count bytes ever
 written/read (frames are padded to 8 bytes) and their bit 0 is the lock of
 that side: one producer at a time locks ``wpos`` and streams its frame in as
 space frees, one consumer at a time locks ``rpos`` and streams it out, so
 frames of any size pass through a ring of any capacity and each producer's
 order is kept. Storing the next position publishes it and unlocks in one
-atomic write. ``count`` is the number of frames sent and not yet received
-(``qsize``, ``maxsize``) where the ring counts them.
+atomic write. ``count + sent - taken`` is the number of frames sent and not
+yet received (``qsize``, ``maxsize``) where the ring counts them: ``count``
+is changed with atomics (streams, reservations, the feeder's backlog);
+``sent``/``taken`` count one-step puts/gets and are written only by the
+holder of that side, so in a shared window they are plain increments.
 
 ``owner_w``/``owner_r`` hold the owner ident (:mod:`.owners`: a pid on the
 head's host, a puid elsewhere) of a streaming holder of that side (0 for a
@@ -43,8 +46,8 @@ from . import owners, relayed, rma, serialize, universe
 
 __all__ = ["Ring", "BROKEN", "FAST_BYTES", "RING_WORDS"]
 
-WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R, SPARE = range(9)
-RING_WORDS = 9  # state words of every ring; a subclass's extra_words follow
+WPOS, RPOS, COUNT, UNFINISHED, CAPACITY, MAXSIZE, OWNER_W, OWNER_R, SENT, TAKEN = range(10)
+RING_WORDS = 10  # state words of every ring; a subclass's extra_words follow
 _OWNER = {WPOS: OWNER_W, RPOS: OWNER_R}
 _CHUNK = 256 << 10  # largest single MPI_Put/MPI_Get of a stream: small enough that reader and writer overlap
 FAST_BYTES = 1 << 20  # frames up to this size move in one critical section
@@ -417,7 +420,9 @@ class Ring(rma.SharedObject):
                     rma.add(uni, self._word(COUNT), 1)
                     return True
                 c = rma.load(uni, self._word(COUNT))
-                if c < self._maxsize and rma.cas(uni, self._word(COUNT), c, c + 1) == c:
+                # taken only grows meanwhile (a maxsize ring's one-step puts count in COUNT): safe
+                held = c + rma.load(uni, self._word(SENT)) - rma.load(uni, self._word(TAKEN))
+                if held < self._maxsize and rma.cas(uni, self._word(COUNT), c, c + 1) == c:
                     return True
             if expired(deadline):
                 return False
@@ -425,6 +430,16 @@ class Ring(rma.SharedObject):
                 checked = time.monotonic()
                 self._find_broken()
             wait.pause(deadline)
+
+    def _tally(self, uni: universe.Universe, side_word: int, delta: int) -> None:
+        """Count a one-step put (``SENT``, +1) or get (``TAKEN``, -1) by the holder of that side:
+        a plain increment of its own word in a shared window, else an atomic add to ``COUNT``."""
+        words = uni.words
+        if words is not None:
+            i = self._word(side_word) >> 3
+            words[i] = words[i] + 1
+        else:
+            rma.add(uni, self._word(COUNT), delta, flush=False)
 
     def _adjust(self, word: int, delta: int) -> None:
         uni = universe.current()
@@ -460,7 +475,7 @@ class Ring(rma.SharedObject):
                 pos += n
             rma.flush(uni)
             if count:
-                rma.add(uni, self._word(COUNT), 1, flush=False)
+                self._tally(uni, SENT, 1)
             self._store_pos(uni, WPOS, end, locked=False)
         return True
 
@@ -523,7 +538,7 @@ class Ring(rma.SharedObject):
                     start = self._data + at + 8
                     body = memoryview(bytearray(mem[start:start + end - 8]))  # writable, as numpy arrays expect
                     if self.counted:
-                        rma.add(uni, self._word(COUNT), -1, flush=False)
+                        self._tally(uni, TAKEN, -1)
                     self._store_pos(uni, RPOS, (r + end + 7) & ~7, locked=False)
                     return body
             n = min(avail, cap - at, 4096)
@@ -542,7 +557,7 @@ class Ring(rma.SharedObject):
                 rma.flush(uni)
                 buf = whole
             if self.counted:
-                rma.add(uni, self._word(COUNT), -1, flush=False)
+                self._tally(uni, TAKEN, -1)
             self._store_pos(uni, RPOS, (r + end + 7) & ~7, locked=False)
         return memoryview(buf)[8:end]
 
@@ -710,7 +725,8 @@ class Ring(rma.SharedObject):
         """Frames sent and not yet received (counted rings)."""
         uni = universe.current()
         with uni.lock:
-            return max(0, rma.load(uni, self._word(COUNT)))
+            count = rma.load(uni, self._word(COUNT))
+            return max(0, count + rma.load(uni, self._word(SENT)) - rma.load(uni, self._word(TAKEN)))
 
     def empty(self) -> bool:
         return self.qsize() == 0
