@@ -137,7 +137,7 @@ class Ring(rma.SharedObject):
     _words = RING_WORDS
     _fast_bytes = FAST_BYTES  # frames up to this size are read in one critical section
     single_reader = False  # True: one process ever reads, so reads take no lock
-    counted = True  # the COUNT word tracks the number of frames (qsize)
+    counted = True  # COUNT + SENT - TAKEN track the number of frames (qsize)
     extra_words = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
