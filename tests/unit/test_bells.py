@@ -15,27 +15,6 @@ pytestmark = pytest.mark.skipif(not bells.available(), reason="futex is Linux-on
 LONG = 600.0  # a sleep this long never ends by itself within a test: only a ring ends it
 
 
-def _futex_offsets(pid: int) -> list[int]:
-    """Offsets in the bells file of the futex words that threads of ``pid`` sleep on right now."""
-    ranges = []
-    with open(f"/proc/{pid}/maps") as fh:
-        for line in fh:
-            if line.rstrip().endswith("/" + bells.FILE_NAME):
-                lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
-                ranges.append((lo, hi))
-    found = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/syscall") as fh:
-                fields = fh.read().split()
-        except OSError:
-            continue
-        if len(fields) > 1 and fields[0] == str(bells._SYS_FUTEX):
-            address = int(fields[1], 16)
-            found += [address - lo for lo, hi in ranges if lo <= address < hi]
-    return found
-
-
 def _sleeper(run_dir: str, bell: int, armed, done) -> None:
     table = bells.open_existing(run_dir)
     seen = table.arm(bell)
@@ -54,7 +33,7 @@ def test_a_ring_wakes_a_sleeper_in_another_process(tmp_path):
         assert armed.wait(120), "the sleeper never armed its bell"
         assert table.armed(5)
         deadline = time.monotonic() + 120
-        while _futex_offsets(child.pid) != [5 * 64]:  # asleep in the kernel on bell 5's SEQ word
+        while bells.asleep_on(child.pid) != [5]:  # asleep in the kernel on bell 5's SEQ word
             assert time.monotonic() < deadline, "the sleeper never went to sleep on its bell"
             time.sleep(0.01)
         assert table.ring(5)

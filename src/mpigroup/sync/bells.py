@@ -49,7 +49,7 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["BELLS", "Bells", "Wait", "available", "bell_of", "create", "open_existing"]
+__all__ = ["BELLS", "Bells", "Wait", "asleep_on", "available", "bell_of", "create", "open_existing"]
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,31 @@ def open_existing(run_dir: str) -> Optional[Bells]:
         return Bells(path, fd)
     finally:
         os.close(fd)
+
+
+def asleep_on(pid: int) -> list[int]:
+    """The bells that threads of process ``pid`` sleep on right now (diagnostics, tests).
+
+    Read from ``/proc/PID/task/*/syscall`` (threads inside ``futex()``) and
+    ``/proc/PID/maps`` (where that process mapped the bells file).
+    """
+    ranges = []
+    with open(f"/proc/{pid}/maps") as fh:
+        for line in fh:
+            if line.rstrip().endswith("/" + FILE_NAME):
+                lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+                ranges.append((lo, hi))
+    found = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/syscall") as fh:
+                fields = fh.read().split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if len(fields) > 1 and fields[0] == str(_SYS_FUTEX):
+            address = int(fields[1], 16)
+            found += [(address - lo) // (_LINE_WORDS * 8) for lo, hi in ranges if lo <= address < hi]
+    return found
 
 
 class Wait:

@@ -6,27 +6,6 @@ import mpigroup
 from mpigroup.sync import bells
 
 
-def futex_offsets(pid):
-    """Offsets in the run's bells file of the futex words the threads of ``pid`` sleep on."""
-    ranges = []
-    with open(f"/proc/{pid}/maps") as fh:
-        for line in fh:
-            if line.rstrip().endswith("/" + bells.FILE_NAME):
-                lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
-                ranges.append((lo, hi))
-    found = set()
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/syscall") as fh:
-                fields = fh.read().split()
-        except OSError:
-            continue
-        if len(fields) > 1 and fields[0] == str(bells._SYS_FUTEX):
-            address = int(fields[1], 16)
-            found |= {address - lo for lo, hi in ranges if lo <= address < hi}
-    return found
-
-
 def get_one(report, q):
     report.put(("get", os.getpid()))
     report.put(("got", q.get(timeout=300)))
@@ -56,12 +35,12 @@ if __name__ == "__main__":
     asleep = {}
     deadline = time.monotonic() + 120
     for what, obj in expected.items():
-        offset = bells.bell_of(obj._offset) * 64
-        while offset not in futex_offsets(pids[what]):
+        bell = bells.bell_of(obj._offset)
+        while bell not in bells.asleep_on(pids[what]):  # in futex() on the bell of its object
             if time.monotonic() > deadline:
                 break
             time.sleep(0.01)
-        asleep[what] = offset in futex_offsets(pids[what])
+        asleep[what] = bell in bells.asleep_on(pids[what])
     print("ASLEEP", asleep["get"], asleep["event"], asleep["lock"], flush=True)
     q.put("item")
     e.set()
