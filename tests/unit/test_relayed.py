@@ -92,6 +92,25 @@ def test_a_failing_operation_answers_with_its_exception_and_the_server_goes_on()
     assert got[1] == (True, 1)
 
 
+def test_an_answer_that_cannot_be_sent_does_not_stop_the_server():
+    """A requester whose host was lost: sending its answer raises (MPI_ERR_PROC_FAILED on the head);
+    the one thread that serves every process's operations must go on serving the others."""
+    state = {"flag": 0}
+    server = relayed.RelayedServer(counter_apply(state))
+
+    def lost_host(ok, value):
+        raise RuntimeError("MPI_ERR_PROC_FAILED: Process Failure")
+
+    server.submit([("inc", "n")], None, 0.0, lost_host)  # answered at once: the send fails
+    server.submit([("get", "flag")], (relayed.DIFFERS, 0), 5.0, lost_host)  # parked, then fails
+    server.submit([("boom",)], None, 0.0, lost_host)  # an error answer that cannot be sent either
+    server.submit([("set", "flag", 1)], None, 0.0, None)
+    replies = Replies()
+    server.submit([("get", "n")], None, 0.0, replies)
+    assert replies.wait(1) == [(True, 1)]
+    assert server._thread.is_alive()
+
+
 def test_reference_drops_in_a_parked_wait_are_applied_once():
     state: dict = {}
     server = relayed.RelayedServer(counter_apply(state))

@@ -491,15 +491,25 @@ class Head:
         self._send_answer(comm, src, result)
 
     def _send_answer(self, comm, src: int, result: tuple) -> None:
+        """Answer request ``result[0]`` of rank ``src``; an answer whose way is gone is dropped.
+
+        A requester on a lost host (its agent failed: ``MPI_ERR_PROC_FAILED``)
+        waits for nothing any more; the host's loss is reported on its own path.
+        """
         req_id = result[0]
         try:
             comm.send(result, dest=src, tag=TAG_REPLY)
+        except MPI.Exception as exc:
+            log.warning("head: the answer to request %d of rank %d was dropped: %s", req_id, src, exc)
         except Exception as send_error:  # the result or the exception cannot be pickled
             failed = result[2] if not result[1] else send_error
             # the caller still sees what was raised where: type, message and the head's traceback
             remote = RemoteError(type(failed).__qualname__, str(failed),
                                  "".join(traceback.format_exception(failed)), host=self.hostname)
-            comm.send((req_id, False, remote), dest=src, tag=TAG_REPLY)
+            try:
+                comm.send((req_id, False, remote), dest=src, tag=TAG_REPLY)
+            except MPI.Exception as exc:
+                log.warning("head: the answer to request %d of rank %d was dropped: %s", req_id, src, exc)
 
     # ------------------------------------------------------- exit detection
     def _scan_status_files(self) -> bool:

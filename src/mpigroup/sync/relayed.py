@@ -225,7 +225,7 @@ class RelayedServer:
                     continue
                 if until is None or park <= 0 or met(result, until):
                     if reply is not None:
-                        reply(True, result)
+                        _answer(reply, True, result)
                     continue
                 retry = [op for op in ops if op[0] != RELEASE]  # references are dropped once
                 self._parked.append((retry, until, time.monotonic() + park, reply))
@@ -238,7 +238,7 @@ class RelayedServer:
                 if result is _FAILED:
                     continue
                 if met(result, until) or now >= deadline:
-                    reply(True, result)
+                    _answer(reply, True, result)
                 else:
                     keep.append(entry)
             self._parked = keep
@@ -251,10 +251,19 @@ class RelayedServer:
             return self._apply(ops)
         except BaseException as exc:  # noqa: BLE001 - the caller re-raises it (a posted one: logged)
             if reply is not None:
-                reply(False, exc)
+                _answer(reply, False, exc)
             else:
                 log.error("a shipped arena operation failed: %s", exc)
             return _FAILED
 
 
 _FAILED = object()
+
+
+def _answer(reply: Callable[[bool, Any], None], ok: bool, value: Any) -> None:
+    """Send one answer; a failure to send it (its requester's host is gone) must not stop the
+    thread that serves every other process's operations."""
+    try:
+        reply(ok, value)
+    except Exception:  # noqa: BLE001 - logged; the requester's loss is reported on its own path
+        log.warning("the answer to a shipped arena operation could not be sent", exc_info=True)
