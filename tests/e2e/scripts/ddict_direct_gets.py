@@ -6,6 +6,7 @@ import os, signal, sys, time
 import numpy as np
 from mpigroup import DDict, DDictManagerError, Process
 from mpigroup.ddict import cma
+from mpigroup.base.procs import process_gone
 
 N = 300_000  # above cma.MIN_BYTES: eligible for a direct copy
 
@@ -44,16 +45,10 @@ pid = d.stats[0]["pid"]
 os.kill(pid, signal.SIGKILL)  # the cached address now points into a dead process
 
 
-def gone(pid):  # exited or a zombie (a read just after kill() may still succeed, and rightly)
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in "ZX"
-    except FileNotFoundError:
-        return True
-
-
 deadline = time.monotonic() + 10
-while not gone(pid) and time.monotonic() < deadline:
+# exited or a zombie (a read just after kill() may still succeed, and rightly); process_gone
+# also copes with a process reaped between opening /proc/PID/stat and reading it
+while not process_gone(pid) and time.monotonic() < deadline:
     time.sleep(0.01)
 t = time.monotonic()
 try:
